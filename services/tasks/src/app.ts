@@ -1,0 +1,64 @@
+// Builds the task service's Fastify app (no socket: tests inject, server.ts listens).
+// Load order: configuration and cross-cutting plugins → database → routes.
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import Fastify from 'fastify';
+import type { Config } from './config.ts';
+import auth from './plugins/auth.ts';
+import cache from './plugins/cache.ts';
+import configPlugin from './plugins/config.ts';
+import database from './plugins/database.ts';
+import errors from './plugins/errors.ts';
+import metrics from './plugins/metrics.ts';
+import healthRoutes from './routes/health.ts';
+import tasksRoutes from './routes/tasks.ts';
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger'];
+}
+
+export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: config.BODY_LIMIT,
+    // Behind the gateway: the request id it sends is kept; otherwise one is made here.
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    routerOptions: { maxParamLength: 100 },
+    ajv: {
+      customOptions: {
+        // Reject what the schema does not allow instead of silently fixing it: unknown fields are
+        // errors (not stripped) and "1" is not a number. Query strings are declared as strings.
+        removeAdditional: false,
+        coerceTypes: false,
+        useDefaults: false,
+        allErrors: true,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(configPlugin, { config });
+  await app.register(errors);
+  await app.register(metrics);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Taskfleet tasks API',
+        version: '1.0.0',
+        description: 'Tasks of the calling user. Errors are RFC 9457 problem details with a stable `code`.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(database);
+  await app.register(cache);
+  await app.register(auth);
+  await app.register(healthRoutes);
+  await app.register(tasksRoutes);
+  return app;
+}

@@ -1,0 +1,6 @@
+export type { BuildOptions } from './app.ts';
+export { buildApp } from './app.ts';
+export type { Config } from './config.ts';
+export { ConfigError, loadConfig } from './config.ts';
+export { migrate } from './db/migrate.ts';
+export { TASKS_ERROR_CODES, TasksErrors } from './errors.ts';

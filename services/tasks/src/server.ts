@@ -1,0 +1,32 @@
+// The task service process: configuration, logging, graceful shutdown, listen. Everything else is in
+// app.ts.
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+
+let config: ReturnType<typeof loadConfig>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`tasks: ${err.message}\n`);
+  process.exit(2);
+}
+
+const app = await buildApp(config, {
+  logger: {
+    level: config.LOG_LEVEL,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
+    ...(process.stdout.isTTY ? {} : {}),
+  },
+});
+
+// Readiness goes false at once; in-flight requests finish; pools close. A second signal or 10 s ends it.
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'fatal error, shutting down');
+  else app.log.info({ signal }, 'shutting down');
+  app.shuttingDown = true;
+  await app.close();
+});
+
+await app.listen({ host: config.HOST, port: config.PORT });

@@ -1,0 +1,277 @@
+// SQL for tasks. Every statement is scoped to its owner; the caller decides which pool (primary or a
+// replica) runs it. No named prepared statements: PgBouncer 1.18 in transaction mode breaks them.
+import type pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import type { Cursor, Sort } from './cursor.ts';
+import type { ListQuery, Summary, Task, TaskCreate, TaskPatch } from './schemas.ts';
+import { PRIORITIES, STATUSES } from './schemas.ts';
+
+type Queryable = Pick<pg.Pool, 'query'>;
+
+const COLUMNS = 'id, title, description, status, priority, due_date, tags, version, created_at, updated_at';
+
+interface TaskRow {
+  id: string;
+  title: string;
+  description: string;
+  status: Task['status'];
+  priority: Task['priority'];
+  due_date: Date | null;
+  tags: string[];
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toTask = (r: TaskRow): Task => ({
+  id: r.id,
+  title: r.title,
+  description: r.description,
+  status: r.status,
+  priority: r.priority,
+  dueDate: r.due_date?.toISOString() ?? null,
+  tags: r.tags,
+  version: r.version,
+  createdAt: r.created_at.toISOString(),
+  updatedAt: r.updated_at.toISOString(),
+});
+
+/** Due dates are kept at millisecond precision so a cursor (a JS date) reproduces them exactly. */
+const normalizeDue = (due: string | null | undefined) =>
+  due === undefined || due === null ? due : new Date(due).toISOString();
+
+const isMissingPartition = (err: unknown) =>
+  (err as { message?: string }).message?.includes('no partition of relation') === true;
+
+/** What a write's event carries besides the row: the trace it belongs to. */
+export interface EventContext {
+  traceparent?: string | undefined;
+}
+
+/**
+ * Wrap a row-changing statement (which must return id, version and owner_id) so that the same statement
+ * inserts its outbox event: one statement, one transaction — the event exists exactly when the change
+ * committed. The event id and traceparent are the two parameters after the statement's own.
+ */
+function withEvent(
+  type: 'task.created' | 'task.updated' | 'task.deleted',
+  statement: string,
+  params: unknown[],
+  event: EventContext,
+) {
+  const n = params.length;
+  const text = `with changed as (${statement}),
+    event as (insert into outbox (event_id, type, owner_id, task_id, version, traceparent)
+              select $${n + 1}, '${type}', owner_id, id, version, $${n + 2} from changed)
+    select * from changed`;
+  return { text, values: [...params, uuidv7(), event.traceparent ?? null] };
+}
+
+export async function createTask(
+  db: Queryable,
+  owner: string,
+  input: TaskCreate,
+  event: EventContext = {},
+): Promise<Task> {
+  const now = new Date();
+  const params = [
+    uuidv7({ msecs: now.getTime() }),
+    owner,
+    input.title,
+    input.description ?? '',
+    input.status ?? 'todo',
+    input.priority ?? 'medium',
+    normalizeDue(input.dueDate) ?? null,
+    input.tags ?? [],
+    now,
+  ];
+  const query = withEvent(
+    'task.created',
+    `insert into tasks (id, owner_id, title, description, status, priority, due_date, tags, created_at, updated_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning ${COLUMNS}, owner_id`,
+    params,
+    event,
+  );
+  try {
+    return toTask((await db.query<TaskRow>(query.text, query.values)).rows[0]!);
+  } catch (err) {
+    // The maintenance job keeps partitions months ahead; should it have stalled, heal instead of failing.
+    if (!isMissingPartition(err)) throw err;
+    await db.query('select taskfleet_ensure_partitions()');
+    return toTask((await db.query<TaskRow>(query.text, query.values)).rows[0]!);
+  }
+}
+
+export async function getTask(db: Queryable, owner: string, id: string): Promise<Task | undefined> {
+  const r = await db.query<TaskRow>(`select ${COLUMNS} from tasks where owner_id = $1 and id = $2`, [
+    owner,
+    id,
+  ]);
+  return r.rows[0] && toTask(r.rows[0]);
+}
+
+export type Conditional<T> =
+  | { ok: true; value: T }
+  | { ok: false; reason: 'not_found' }
+  | { ok: false; reason: 'stale'; version: number };
+
+async function whyNot(db: Queryable, owner: string, id: string): Promise<Conditional<never>> {
+  const r = await db.query<{ version: number }>('select version from tasks where owner_id = $1 and id = $2', [
+    owner,
+    id,
+  ]);
+  return r.rows[0]
+    ? { ok: false, reason: 'stale', version: r.rows[0].version }
+    : { ok: false, reason: 'not_found' };
+}
+
+/** Apply `patch` if the task is still at `version` (optimistic concurrency). */
+export async function updateTask(
+  db: Queryable,
+  owner: string,
+  id: string,
+  version: number,
+  patch: TaskPatch,
+  event: EventContext = {},
+): Promise<Conditional<Task>> {
+  const sets: string[] = [];
+  const params: unknown[] = [owner, id, version];
+  const set = (column: string, value: unknown) => {
+    params.push(value);
+    sets.push(`${column} = $${params.length}`);
+  };
+  if (patch.title !== undefined) set('title', patch.title);
+  if (patch.description !== undefined) set('description', patch.description);
+  if (patch.status !== undefined) set('status', patch.status);
+  if (patch.priority !== undefined) set('priority', patch.priority);
+  if (patch.dueDate !== undefined) set('due_date', normalizeDue(patch.dueDate));
+  if (patch.tags !== undefined) set('tags', patch.tags);
+  const query = withEvent(
+    'task.updated',
+    `update tasks set ${sets.join(', ')}, version = version + 1, updated_at = clock_timestamp()
+      where owner_id = $1 and id = $2 and version = $3 returning ${COLUMNS}, owner_id`,
+    params,
+    event,
+  );
+  const r = await db.query<TaskRow>(query.text, query.values);
+  return r.rows[0] ? { ok: true, value: toTask(r.rows[0]) } : whyNot(db, owner, id);
+}
+
+/** Delete; with `version`, only if the task is still at that version. */
+export async function deleteTask(
+  db: Queryable,
+  owner: string,
+  id: string,
+  version?: number,
+  event: EventContext = {},
+): Promise<Conditional<{ version: number }>> {
+  const params: unknown[] = version === undefined ? [owner, id] : [owner, id, version];
+  const query = withEvent(
+    'task.deleted',
+    `delete from tasks where owner_id = $1 and id = $2${version === undefined ? '' : ' and version = $3'}
+     returning id, version, owner_id`,
+    params,
+    event,
+  );
+  const r = await db.query<{ version: number }>(query.text, query.values);
+  return r.rows[0] ? { ok: true, value: { version: r.rows[0].version } } : whyNot(db, owner, id);
+}
+
+export interface ListFilters extends Omit<ListQuery, 'limit' | 'cursor' | 'sort'> {}
+
+/** One page, newest first (sort=created) or soonest due first with undated tasks last (sort=due). */
+export async function listTasks(
+  db: Queryable,
+  owner: string,
+  filters: ListFilters,
+  sort: Sort,
+  cursor: Cursor | undefined,
+  limit: number,
+): Promise<{ items: Task[]; next: Cursor | null }> {
+  const params: unknown[] = [owner];
+  const where = ['owner_id = $1'];
+  const param = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  if (filters.status) where.push(`status = ${param(filters.status)}`);
+  if (filters.priority) where.push(`priority = ${param(filters.priority)}`);
+  if (filters.tag) where.push(`tags @> array[${param(filters.tag)}]::text[]`);
+  if (filters.dueAfter) where.push(`due_date >= ${param(filters.dueAfter)}`);
+  if (filters.dueBefore) where.push(`due_date < ${param(filters.dueBefore)}`);
+  if (filters.q) where.push(`search @@ websearch_to_tsquery('english', ${param(filters.q)})`);
+
+  const page = async (extra: string[], order: string, n: number, extraParams: unknown[]) => {
+    const all = [...params, ...extraParams];
+    const r = await db.query<TaskRow>(
+      `select ${COLUMNS} from tasks where ${[...where, ...extra].join(' and ')} order by ${order} limit ${n}`,
+      all,
+    );
+    return r.rows;
+  };
+  const at = (k: number) => `$${params.length + k}`;
+
+  let rows: TaskRow[];
+  if (sort === 'created') {
+    rows = cursor
+      ? await page([`id < ${at(1)}`], 'id desc', limit + 1, [cursor.id])
+      : await page([], 'id desc', limit + 1, []);
+  } else {
+    const c = cursor?.sort === 'due' ? cursor : undefined;
+    rows = [];
+    // Dated tasks first, in (due_date, id) order; then the undated ones by id. Two index range scans
+    // instead of one OR that no index can serve.
+    if (!c || c.due !== null) {
+      rows = c
+        ? await page(
+            ['due_date is not null', `(due_date, id) > (${at(1)}, ${at(2)})`],
+            'due_date, id',
+            limit + 1,
+            [c.due, c.id],
+          )
+        : await page(['due_date is not null'], 'due_date, id', limit + 1, []);
+    }
+    const datedOnly = Boolean(filters.dueAfter || filters.dueBefore);
+    if (rows.length <= limit && !datedOnly) {
+      const undated = c?.due === null ? [`id > ${at(1)}`] : [];
+      rows.push(
+        ...(await page(
+          ['due_date is null', ...undated],
+          'id',
+          limit + 1 - rows.length,
+          c?.due === null ? [c.id] : [],
+        )),
+      );
+    }
+  }
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  const next: Cursor | null =
+    rows.length > limit && last
+      ? sort === 'created'
+        ? { sort, id: last.id }
+        : { sort, id: last.id, due: last.due_date?.toISOString() ?? null }
+      : null;
+  return { items: items.map(toTask), next };
+}
+
+export async function summarize(db: Queryable, owner: string): Promise<Summary> {
+  const r = await db.query<{ status: string; priority: string; count: string }>(
+    'select status, priority, count from task_counts where owner_id = $1',
+    [owner],
+  );
+  const counts = Object.fromEntries(
+    STATUSES.map((s) => [s, Object.fromEntries(PRIORITIES.map((p) => [p, 0]))]),
+  ) as Summary['counts'];
+  let total = 0;
+  for (const row of r.rows) {
+    const n = Number(row.count);
+    (counts[row.status] as Record<string, number>)[row.priority] = n;
+    total += n;
+  }
+  return { total, counts };
+}
+
+export async function currentWalLsn(db: Queryable): Promise<string> {
+  return (await db.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
+}

@@ -1,0 +1,48 @@
+// The worker's configuration, validated once (every problem in one error).
+
+import type { Static } from 'typebox';
+import { Type } from 'typebox';
+import { Value } from 'typebox/value';
+
+const Int = (min: number, fallback: number) => Type.Integer({ minimum: min, default: fallback });
+
+export const ConfigSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Int(0, 3100),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  /** The primary, through PgBouncer (the relay's transactions are short). */
+  DATABASE_PRIMARY_URL: Type.String({ minLength: 1 }),
+  AMQP_URL: Type.String({ minLength: 1 }),
+  REDIS_URL: Type.String({ minLength: 1 }),
+  REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),
+  /** How often an idle relay looks for new outbox rows (a busy one loops without waiting). */
+  RELAY_POLL_MS: Int(1, 20),
+  RELAY_BATCH: Int(1, 200),
+  /** Sent outbox rows are deleted after this long. */
+  OUTBOX_RETENTION_HOURS: Int(1, 24),
+  MAINTENANCE_INTERVAL_SECONDS: Int(1, 3600),
+  /** The queue of the durable cache invalidator (one per deployment: replicas share it). */
+  INVALIDATOR_QUEUE: Type.String({ default: 'tasks.cache-invalidation' }),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const raw = env[key];
+    if (raw === undefined || raw === '') continue;
+    input[key] = (schema as { type?: string }).type === 'integer' && /^-?\d+$/.test(raw) ? Number(raw) : raw;
+  }
+  const config = Value.Default(ConfigSchema, input);
+  const problems = [...Value.Errors(ConfigSchema, config)].map((e) => {
+    const missing = (e.params as { requiredProperties?: string[] }).requiredProperties;
+    return `${e.instancePath.replace(/^\//, '') || missing?.join(', ') || '(config)'}: ${e.message}`;
+  });
+  if (problems.length)
+    throw new ConfigError(`invalid configuration:\n  ${[...new Set(problems)].join('\n  ')}`);
+  return config as Config;
+}

@@ -1,0 +1,5 @@
+export type { Worker } from './app.ts';
+export { buildWorker } from './app.ts';
+export type { Config } from './config.ts';
+export { ConfigError, loadConfig } from './config.ts';
+export { OutboxRelay } from './relay.ts';

@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// taskfleet-stack — the native stack runner behind `make up`, `make down` and `make status`.
+//
+//   node shared/infra/src/cli.ts up     [--dir DIR] [--base-port N]
+//   node shared/infra/src/cli.ts down   [--dir DIR] [--purge]
+//   node shared/infra/src/cli.ts status [--dir DIR] [--json]
+//   node shared/infra/src/cli.ts env    [--dir DIR]          (connection settings as KEY=value lines)
+//   node shared/infra/src/cli.ts deps                        (install missing Debian packages, as root)
+//   node shared/infra/src/cli.ts token  [--user UUID]        (a development access token, local only)
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { mintDevToken } from './components/services.ts';
+import { stackEnv } from './env.ts';
+import { repoPath } from './paths.ts';
+import { stackStatus, startStack, stopStack } from './stack.ts';
+import { ensurePackages, missingPackages } from './system.ts';
+
+const USAGE =
+  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--json] [--purge]';
+
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: {
+    dir: { type: 'string', default: process.env.TASKFLEET_STACK_DIR ?? repoPath('.stack') },
+    'base-port': { type: 'string', default: process.env.TASKFLEET_BASE_PORT ?? '21000' },
+    json: { type: 'boolean', default: false },
+    purge: { type: 'boolean', default: false },
+    user: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+const dir = resolve(values.dir);
+const started = Date.now();
+const progress = (m: string) =>
+  err(`[stack ${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${m}`);
+
+function printStatus(): boolean {
+  const { components } = stackStatus(dir);
+  if (values.json) {
+    out(JSON.stringify({ dir, components }, null, 2));
+  } else if (components.length === 0) {
+    out(`no stack running in ${dir}`);
+  } else {
+    out(`${'NAME'.padEnd(20)} ${'KIND'.padEnd(13)} ${'PID'.padEnd(8)} ${'ADDRESS'.padEnd(22)} STATE`);
+    for (const c of components) {
+      out(
+        `${c.name.padEnd(20)} ${c.kind.padEnd(13)} ${String(c.pid).padEnd(8)} ${c.address.padEnd(22)} ${c.alive ? 'up' : 'DOWN'}`,
+      );
+    }
+  }
+  return components.length > 0 && components.every((c) => c.alive);
+}
+
+async function main(): Promise<number> {
+  const [command] = positionals;
+  if (values.help || !command) {
+    out(USAGE);
+    return command ? 0 : 2;
+  }
+  switch (command) {
+    case 'up': {
+      const basePort = Number(values['base-port']);
+      if (!Number.isInteger(basePort) || basePort < 1024)
+        throw new Error(`invalid --base-port ${values['base-port']}`);
+      const state = await startStack({ dir, ports: basePort, services: true, onProgress: progress });
+      printStatus();
+      const env = stackEnv(state);
+      out('');
+      out(`edge (nginx):  http://${state.endpoints.nginx.host}:${state.endpoints.nginx.httpPort}`);
+      for (const r of state.endpoints.services ?? [])
+        out(`${`${r.service}-${r.index}:`.padEnd(15)}http://${r.host}:${r.port}  (API docs: /docs)`);
+      out(`prometheus:    ${env.PROMETHEUS_URL}`);
+      out(`alertmanager:  ${env.ALERTMANAGER_URL}`);
+      out(`logs:          ${dir}/logs`);
+      out(`connection settings: node shared/infra/src/cli.ts env   (stop with: make down)`);
+      return 0;
+    }
+    case 'down':
+      await stopStack(dir, progress);
+      if (values.purge) rmSync(dir, { recursive: true, force: true });
+      progress(
+        values.purge ? `stack stopped, ${dir} removed` : 'stack stopped (data kept; --purge removes it)',
+      );
+      return 0;
+    case 'status':
+      return printStatus() ? 0 : 3;
+    case 'deps': {
+      const missing = missingPackages();
+      if (missing.length > 0) {
+        progress(`installing Debian packages: ${missing.join(' ')}`);
+        await ensurePackages();
+      }
+      return 0;
+    }
+    case 'token': {
+      // A development access token for the native stack (until the users service issues real ones).
+      const user = values.user ?? randomUUID();
+      out(await mintDevToken(dir, user));
+      progress(`token for user ${user}, valid 1 h (local development only)`);
+      return 0;
+    }
+    case 'env': {
+      const { state } = stackStatus(dir);
+      if (!state) throw new Error(`no stack in ${dir}`);
+      for (const [k, v] of Object.entries(stackEnv(state))) out(`${k}=${v}`);
+      return 0;
+    }
+    default:
+      err(USAGE);
+      return 2;
+  }
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: Error) => {
+    err(`taskfleet-stack: ${e.message}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,118 @@
+// Prometheus + Alertmanager from the repo's own configuration (prometheus/), checked with promtool and
+// amtool before start. Targets are file-discovered: this module writes targets/*.json.
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { StartContext } from '../context.ts';
+import { logFile } from '../context.ts';
+import { repoPath } from '../paths.ts';
+import type { StopSpec } from '../proc.ts';
+import { allSettledOrThrow, launch, run, waitFor } from '../proc.ts';
+import type { HostPort } from '../state.ts';
+import { binary } from '../system.ts';
+
+const STOP: StopSpec = { signal: 'SIGTERM', group: false, graceMs: 15_000 };
+
+export interface ServiceTarget extends HostPort {
+  /** Becomes the `job` label: tasks, gateway, users, worker. */
+  job: string;
+}
+
+export interface PrometheusSpec {
+  prometheus: HostPort;
+  alertmanager: HostPort;
+  rabbitmqMetrics: HostPort;
+  services: ServiceTarget[];
+}
+
+const addr = (t: HostPort) => `${t.host}:${t.port}`;
+
+/** Write the file-discovery targets; Prometheus picks up changes without a reload. */
+export function writeTargets(configDir: string, spec: PrometheusSpec): void {
+  const targets = join(configDir, 'targets');
+  mkdirSync(join(targets, 'services'), { recursive: true });
+  const write = (file: string, groups: unknown) =>
+    writeFileSync(join(targets, file), `${JSON.stringify(groups, null, 2)}\n`);
+  write('prometheus.json', [{ targets: [addr(spec.prometheus)] }]);
+  write('alertmanager.json', [{ targets: [addr(spec.alertmanager)] }]);
+  write('rabbitmq.json', [{ targets: [addr(spec.rabbitmqMetrics)] }]);
+  const byJob = Map.groupBy(spec.services, (s) => s.job);
+  write(
+    'services/native.json',
+    [...byJob].map(([job, list]) => ({ labels: { job }, targets: list.map(addr) })),
+  );
+}
+
+/** Copy the repo's prometheus.yml + rules next to the generated targets and check them with promtool. */
+export async function writePrometheusConfig(configDir: string, spec: PrometheusSpec): Promise<string> {
+  mkdirSync(configDir, { recursive: true });
+  cpSync(repoPath('prometheus/prometheus.yml'), join(configDir, 'prometheus.yml'));
+  cpSync(repoPath('prometheus/rules'), join(configDir, 'rules'), { recursive: true });
+  cpSync(repoPath('prometheus/alertmanager.yml'), join(configDir, 'alertmanager.yml'));
+  writeTargets(configDir, spec);
+  await run(binary('promtool'), ['check', 'config', join(configDir, 'prometheus.yml')]);
+  await run(binary('amtool'), ['check-config', join(configDir, 'alertmanager.yml')]);
+  return configDir;
+}
+
+export async function startPrometheus(ctx: StartContext, spec: PrometheusSpec): Promise<void> {
+  const dir = join(ctx.dir, 'prometheus');
+  await writePrometheusConfig(dir, spec);
+
+  const amLog = logFile(ctx, 'alertmanager');
+  const am = launch(
+    binary('prometheus-alertmanager'),
+    [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'alertmanager-data')}`,
+      `--web.listen-address=${addr(spec.alertmanager)}`,
+      '--cluster.listen-address=', // empty: otherwise it opens a gossip port on 0.0.0.0:9094
+    ],
+    { stack: ctx.dir, logFile: amLog },
+  );
+  ctx.record({
+    name: 'alertmanager',
+    kind: 'alertmanager',
+    ...am,
+    address: addr(spec.alertmanager),
+    logFile: amLog,
+    stop: STOP,
+    stopTier: 0,
+  });
+
+  const promLog = logFile(ctx, 'prometheus');
+  const prom = launch(
+    binary('prometheus'),
+    [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      '--storage.tsdb.retention.time=7d',
+      `--web.listen-address=${addr(spec.prometheus)}`,
+      '--web.enable-lifecycle',
+    ],
+    { stack: ctx.dir, logFile: promLog, cwd: dir },
+  );
+  ctx.record({
+    name: 'prometheus',
+    kind: 'prometheus',
+    ...prom,
+    address: addr(spec.prometheus),
+    logFile: promLog,
+    stop: STOP,
+    stopTier: 0,
+  });
+
+  const ready = (t: HostPort) => async () => (await fetch(`http://${addr(t)}/-/ready`)).ok;
+  await allSettledOrThrow([
+    waitFor('alertmanager to be ready', ready(spec.alertmanager), {
+      timeoutMs: 20_000,
+      logFile: amLog,
+      pid: am.pid,
+    }),
+    waitFor('prometheus to be ready', ready(spec.prometheus), {
+      timeoutMs: 20_000,
+      logFile: promLog,
+      pid: prom.pid,
+    }),
+  ]);
+  ctx.progress(`prometheus up on ${addr(spec.prometheus)}, alertmanager on ${addr(spec.alertmanager)}`);
+}

@@ -1,0 +1,102 @@
+// Taskfleet's own services as local processes (the native stack's answer to the compose services):
+// migrations once, then N replicas of each service, each on its own port, ready before we go on.
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { importJWK, SignJWT } from 'jose';
+import type { StartContext } from '../context.ts';
+import { logFile } from '../context.ts';
+import { repoPath } from '../paths.ts';
+import type { StopSpec } from '../proc.ts';
+import { launch, run, waitFor } from '../proc.ts';
+import type { HostPort } from '../state.ts';
+
+// SIGTERM: readiness goes false, in-flight requests finish, pools close (close-with-grace, ≤10 s).
+const STOP: StopSpec = { signal: 'SIGTERM', group: false, graceMs: 15_000 };
+
+export interface ServiceReplica extends HostPort {
+  service: string;
+  index: number;
+}
+
+export const AUTH_ISSUER = 'taskfleet-users';
+export const AUTH_AUDIENCE = 'taskfleet-api';
+
+/**
+ * Until the users service issues tokens, the native stack has a development signing key of its own
+ * (auth/ in the stack dir, mode 0600, never in the repo): the services verify with its JWKS, and
+ * `taskfleet-stack token` mints access tokens with it. Local use only.
+ */
+export function devKeys(dir: string): { jwks: string; privateJwk: Record<string, unknown> } {
+  const authDir = join(dir, 'auth');
+  const privatePath = join(authDir, 'dev-signing-key.jwk');
+  if (!existsSync(privatePath)) {
+    mkdirSync(authDir, { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeFileSync(
+      privatePath,
+      JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'native-dev', alg: 'EdDSA' }),
+      { mode: 0o600 },
+    );
+  }
+  const privateJwk = JSON.parse(readFileSync(privatePath, 'utf8')) as Record<string, unknown>;
+  const { d: _secret, ...publicJwk } = privateJwk;
+  return { jwks: JSON.stringify({ keys: [{ ...publicJwk, use: 'sig' }] }), privateJwk };
+}
+
+export async function mintDevToken(dir: string, userId: string, ttlSeconds = 3600): Promise<string> {
+  const { privateJwk } = devKeys(dir);
+  const key = await importJWK(privateJwk, 'EdDSA');
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'EdDSA', kid: 'native-dev' })
+    .setSubject(userId)
+    .setIssuer(AUTH_ISSUER)
+    .setAudience(AUTH_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(`${ttlSeconds}s`)
+    .sign(key);
+}
+
+const NODE_ARGS = ['--conditions=@taskfleet/source'];
+
+/** Run the task service's migrations once (not by every replica at start-up). */
+export async function migrateTasks(ctx: StartContext, env: Record<string, string>): Promise<void> {
+  const out = await run(process.execPath, [...NODE_ARGS, repoPath('services/tasks/src/migrate-cli.ts')], {
+    env: { ...process.env, ...env },
+  });
+  ctx.progress(out.trim().split('\n').at(-1) ?? 'tasks migrated');
+}
+
+export async function startServiceReplica(
+  ctx: StartContext,
+  replica: ServiceReplica,
+  entry: string,
+  env: Record<string, string>,
+): Promise<void> {
+  const name = `${replica.service}-${replica.index}`;
+  const log = logFile(ctx, name);
+  const proc = launch(process.execPath, [...NODE_ARGS, repoPath(entry)], {
+    stack: ctx.dir,
+    logFile: log,
+    env: { ...process.env, ...env, HOST: replica.host, PORT: String(replica.port) },
+  });
+  ctx.record({
+    name,
+    kind: 'service',
+    ...proc,
+    address: `${replica.host}:${replica.port}`,
+    logFile: log,
+    stop: STOP,
+    stopTier: 1,
+  });
+  await waitFor(
+    `${name} to be ready`,
+    async () => (await fetch(`http://${replica.host}:${replica.port}/health/ready`)).ok,
+    {
+      timeoutMs: 30_000,
+      logFile: log,
+      pid: proc.pid,
+    },
+  );
+  ctx.progress(`${name} ready on ${replica.host}:${replica.port}`);
+}

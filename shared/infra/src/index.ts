@@ -1,0 +1,32 @@
+export { checkNginxConfig, gatewayServers, writeNginxConfig } from './components/nginx.ts';
+export { pgbouncerDatabase, SESSION_LIMITS } from './components/pgbouncer.ts';
+export type { ReplicaStatus } from './components/postgres.ts';
+export { ADMIN_USER, APP_USER, queryOnce, replicaStatus, verifyReplication } from './components/postgres.ts';
+export type { ServiceTarget } from './components/prometheus.ts';
+export { writePrometheusConfig, writeTargets } from './components/prometheus.ts';
+export { amqpUrl } from './components/rabbitmq.ts';
+export { redisOnce } from './components/redis.ts';
+export { dockerEngineAnswers, startContainerStack } from './containers.ts';
+export type { StackEnvOptions } from './env.ts';
+export { stackEnv } from './env.ts';
+export { guardStack } from './guard.ts';
+export type { LeftoverProcess } from './leftovers.ts';
+export { processesOfStacks } from './leftovers.ts';
+export { REPO_ROOT, repoPath } from './paths.ts';
+export { freePorts, isPortFree } from './ports.ts';
+export type { ProcessIdentity, StopSpec } from './proc.ts';
+export { groupMembers, isAlive, launch, run, stopProcess, waitFor } from './proc.ts';
+export type { ComponentStatus, StackOptions } from './stack.ts';
+export {
+  stackStatus,
+  startExtraRabbitmq,
+  startExtraRedis,
+  startExtraReplica,
+  startStack,
+  stopStack,
+} from './stack.ts';
+export type { ComponentKind, ComponentRecord, Endpoints, StackState } from './state.ts';
+export { readState } from './state.ts';
+export { binary, ensurePackages, missingPackages, which } from './system.ts';
+export { renderTemplate } from './template.ts';
+export { TEST_STACK_PREFIX } from './vitest/resources.ts';

@@ -1,0 +1,350 @@
+// The whole topology of design §1 as local processes: start it (in parallel where the order allows),
+// report on it, stop it. Everything it starts is recorded in state.json the moment it is launched.
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { startNginx } from './components/nginx.ts';
+import { startPgbouncer } from './components/pgbouncer.ts';
+import {
+  ADMIN_USER,
+  APP_USER,
+  startPostgres,
+  startReplica,
+  verifyReplication,
+} from './components/postgres.ts';
+import type { PrometheusSpec } from './components/prometheus.ts';
+import { startPrometheus, writeTargets } from './components/prometheus.ts';
+import { amqpUrl, startRabbitmq } from './components/rabbitmq.ts';
+import { startRedis } from './components/redis.ts';
+import type { ServiceReplica } from './components/services.ts';
+import { devKeys, migrateTasks, startServiceReplica } from './components/services.ts';
+import type { StartContext } from './context.ts';
+import { stackEnv } from './env.ts';
+import { freePorts, isPortFree } from './ports.ts';
+import { allSettledOrThrow, isAlive, run, stopProcess } from './proc.ts';
+import type { ComponentRecord, Endpoints, StackState } from './state.ts';
+import { readState, stateFile, writeState } from './state.ts';
+import { ensurePackages, serverUser } from './system.ts';
+
+export interface StackOptions {
+  /** Holds data, configs, logs/ and state.json. Must be traversable by the `postgres` OS user when root. */
+  dir: string;
+  /** 'free': free ports chosen at start (tests). A number: fixed ports from this base (`make up`). */
+  ports: 'free' | number;
+  /** Databases to create on the primary (each reachable through PgBouncer on every node). */
+  databases?: string[];
+  /** RabbitMQ virtual hosts to create. */
+  vhosts?: string[];
+  durability?: 'full' | 'fast';
+  /** Also run Taskfleet's own services (`make up`); test stacks build them in-process instead. */
+  services?: boolean;
+  /** Test stacks: the process whose exit means the stack must go (see watchdog.ts). */
+  ownerPid?: number | null;
+  onProgress?: (message: string) => void;
+}
+
+// Fixed layout for `make up` (base 21000 by default); documented in docs/native-stack.md.
+const OFFSETS = {
+  pgPrimary: 0,
+  pgReplica1: 1,
+  pgReplica2: 2,
+  pgbouncer: 10,
+  redis: 20,
+  amqp: 30,
+  amqpDist: 31,
+  epmd: 32,
+  rabbitmqMetrics: 33,
+  nginxHttp: 50,
+  nginxStatus: 52,
+  prometheus: 60,
+  alertmanager: 61,
+  tasks1: 100,
+  tasks2: 101,
+} as const;
+type PortName = keyof typeof OFFSETS;
+const PORT_NAMES = Object.keys(OFFSETS) as PortName[];
+
+const LOCAL_ONLY_RABBITMQ = { user: 'taskfleet', password: 'taskfleet-local-only' };
+const HOST = '127.0.0.1';
+
+async function planPorts(ports: StackOptions['ports']): Promise<Record<PortName, number>> {
+  if (ports === 'free') {
+    const list = await freePorts(PORT_NAMES.length);
+    return Object.fromEntries(PORT_NAMES.map((n, i) => [n, list[i]!])) as Record<PortName, number>;
+  }
+  if (ports + 100 >= 32768) throw new Error(`base port ${ports} too high: keep every port below 32768`);
+  const plan = Object.fromEntries(PORT_NAMES.map((n) => [n, ports + OFFSETS[n]])) as Record<PortName, number>;
+  const busy: string[] = [];
+  for (const n of PORT_NAMES) if (!(await isPortFree(plan[n]))) busy.push(`${n}=${plan[n]}`);
+  if (busy.length)
+    throw new Error(`ports in use: ${busy.join(', ')} (another stack? choose another base port)`);
+  return plan;
+}
+
+function endpointsFrom(p: Record<PortName, number>): Endpoints {
+  return {
+    postgres: {
+      primary: { host: HOST, port: p.pgPrimary },
+      replicas: [
+        { name: 'replica1', host: HOST, port: p.pgReplica1 },
+        { name: 'replica2', host: HOST, port: p.pgReplica2 },
+      ],
+      adminUser: ADMIN_USER,
+      appUser: APP_USER,
+    },
+    pgbouncer: { host: HOST, port: p.pgbouncer },
+    redis: { host: HOST, port: p.redis },
+    rabbitmq: { host: HOST, port: p.amqp, ...LOCAL_ONLY_RABBITMQ, prometheusPort: p.rabbitmqMetrics },
+    nginx: { host: HOST, httpPort: p.nginxHttp, statusPort: p.nginxStatus },
+    prometheus: { host: HOST, port: p.prometheus },
+    alertmanager: { host: HOST, port: p.alertmanager },
+  };
+}
+
+export interface ComponentStatus {
+  name: string;
+  kind: ComponentRecord['kind'];
+  pid: number;
+  address: string;
+  alive: boolean;
+  logFile: string;
+}
+
+export function stackStatus(dir: string): { state: StackState | undefined; components: ComponentStatus[] } {
+  const state = readState(dir);
+  const components = (state?.components ?? []).map((c) => ({
+    name: c.name,
+    kind: c.kind,
+    pid: c.pid,
+    address: c.address,
+    alive: isAlive(c.pid, c.startTicks),
+    logFile: c.logFile,
+  }));
+  return { state, components };
+}
+
+/** Stop every recorded process, tier by tier (front door first, Postgres primary last). Idempotent. */
+export async function stopStack(dir: string, onProgress: (m: string) => void = () => {}): Promise<void> {
+  const state = readState(dir);
+  if (!state) return;
+  const tiers = [...new Set(state.components.map((c) => c.stopTier))].sort((a, b) => a - b);
+  for (const tier of tiers) {
+    const members = state.components.filter((c) => c.stopTier === tier);
+    await Promise.all(
+      members.map(async (c) => {
+        const how = await stopProcess(c, c.stop);
+        if (how !== 'gone') onProgress(`${c.name} (pid ${c.pid}) ${how}`);
+      }),
+    );
+    state.components = state.components.filter((c) => c.stopTier !== tier);
+    writeState(state);
+  }
+  rmSync(stateFile(dir), { force: true });
+}
+
+/**
+ * Start the stack in `opts.dir`. If that stack is already fully up this returns its state unchanged
+ * (so `up` twice is harmless); if it is partly up, the rest is stopped and it starts again, keeping data.
+ * A failed start stops whatever it had started before rethrowing.
+ */
+export async function startStack(opts: StackOptions): Promise<StackState> {
+  const progress = opts.onProgress ?? (() => {});
+  const existing = stackStatus(opts.dir);
+  if (existing.state && existing.components.length > 0 && existing.components.every((c) => c.alive)) {
+    progress('stack already running');
+    return existing.state;
+  }
+  if (existing.state) {
+    progress('stack partly running: stopping what is left first');
+    await stopStack(opts.dir, progress);
+  }
+
+  await ensurePackages();
+  const runAs = serverUser();
+  mkdirSync(join(opts.dir, 'logs'), { recursive: true });
+  chmodSync(opts.dir, 0o755);
+  if (runAs) {
+    // Postgres runs as `postgres`: every parent directory must be traversable by it (not /root, say).
+    await run('test', ['-x', opts.dir], { runAs }).catch(() => {
+      throw new Error(`the postgres OS user cannot reach ${opts.dir}; choose a directory outside /root`);
+    });
+  }
+
+  const databases = opts.databases ?? ['taskfleet'];
+  const vhosts = opts.vhosts ?? ['taskfleet'];
+  const ports = await planPorts(opts.ports);
+  const endpoints = endpointsFrom(ports);
+  const state: StackState = {
+    version: 1,
+    runtime: 'native',
+    dir: opts.dir,
+    ownerPid: opts.ownerPid ?? null,
+    createdAt: new Date().toISOString(),
+    databases,
+    vhosts,
+    endpoints,
+    components: [],
+  };
+  writeState(state);
+  const ctx: StartContext = {
+    dir: opts.dir,
+    logsDir: join(opts.dir, 'logs'),
+    serverUser: runAs,
+    durability: opts.durability ?? 'full',
+    record(component) {
+      state.components.push(component);
+      writeState(state);
+    },
+    progress,
+  };
+
+  try {
+    const monitoring: PrometheusSpec = {
+      prometheus: endpoints.prometheus,
+      alertmanager: endpoints.alertmanager,
+      rabbitmqMetrics: { host: HOST, port: ports.rabbitmqMetrics },
+      services: [],
+    };
+    // RabbitMQ boots slowest (≈5 s): launch it first and let everything else start meanwhile.
+    const rabbit = await startRabbitmq(ctx, {
+      ...endpoints.rabbitmq,
+      distPort: ports.amqpDist,
+      epmdPort: ports.epmd,
+      prometheusPort: ports.rabbitmqMetrics,
+      vhosts,
+    });
+    const { postgres } = endpoints;
+    await allSettledOrThrow([
+      (async () => {
+        await startPostgres(ctx, { primary: postgres.primary, replicas: postgres.replicas, databases });
+        await startPgbouncer(ctx, {
+          ...endpoints.pgbouncer,
+          nodes: [{ name: 'primary', ...postgres.primary }, ...postgres.replicas],
+          databases,
+        });
+      })(),
+      startRedis(ctx, endpoints.redis),
+      startPrometheus(ctx, monitoring),
+      startNginx(ctx, { host: HOST, httpPort: ports.nginxHttp, statusPort: ports.nginxStatus, gateways: [] }),
+    ]);
+    await rabbit.ready;
+    if (opts.services) {
+      const replicas: ServiceReplica[] = [
+        { service: 'tasks', index: 1, host: HOST, port: ports.tasks1 },
+        { service: 'tasks', index: 2, host: HOST, port: ports.tasks2 },
+      ];
+      const env = { ...stackEnv(state), AUTH_JWKS: devKeys(opts.dir).jwks, LOG_LEVEL: 'info' };
+      await migrateTasks(ctx, env);
+      await allSettledOrThrow(
+        replicas.map((r) => startServiceReplica(ctx, r, 'services/tasks/src/server.ts', env)),
+      );
+      state.endpoints.services = replicas;
+      writeState(state);
+      // Prometheus re-reads file-discovered targets by itself: no reload.
+      writeTargets(join(opts.dir, 'prometheus'), {
+        ...monitoring,
+        services: replicas.map((r) => ({ job: r.service, host: r.host, port: r.port })),
+      });
+    }
+    return state;
+  } catch (err) {
+    progress(`start-up failed: ${(err as Error).message.split('\n')[0]}; stopping what was started`);
+    await stopStack(opts.dir, progress);
+    throw err;
+  }
+}
+
+/**
+ * Run `start` as a small stack of its own in `dir` (its own state.json; stop it with stopStack(dir)).
+ * For tests that pause, stop or restart a server without disturbing the shared ones.
+ */
+async function subStack(
+  parent: StackState,
+  dir: string,
+  start: (ctx: StartContext) => Promise<void>,
+  onProgress?: (m: string) => void,
+): Promise<StackState> {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  chmodSync(dir, 0o755);
+  const state: StackState = {
+    ...parent,
+    dir,
+    ownerPid: null,
+    createdAt: new Date().toISOString(),
+    components: [],
+  };
+  writeState(state);
+  const ctx: StartContext = {
+    dir,
+    logsDir: join(dir, 'logs'),
+    serverUser: serverUser(),
+    durability: 'fast',
+    record(component) {
+      state.components.push(component);
+      writeState(state);
+    },
+    progress: onProgress ?? (() => {}),
+  };
+  try {
+    await start(ctx);
+  } catch (err) {
+    await stopStack(dir);
+    throw err;
+  }
+  return state;
+}
+
+/** One more streaming replica of a running stack's primary. */
+export async function startExtraReplica(opts: {
+  parent: StackState;
+  dir: string;
+  name: string;
+}): Promise<{ replica: { name: string; host: string; port: number } }> {
+  const [port] = await freePorts(1);
+  const replica = { name: opts.name, host: HOST, port: port! };
+  const { primary } = opts.parent.endpoints.postgres;
+  await subStack(opts.parent, opts.dir, async (ctx) => {
+    await startReplica(ctx, primary, replica);
+    await verifyReplication({ primary, replicas: [replica], databases: [] });
+  });
+  return { replica };
+}
+
+/** A Redis of its own (restartable on the same port: pass the port it had). */
+export async function startExtraRedis(opts: {
+  parent: StackState;
+  dir: string;
+  port?: number;
+}): Promise<{ host: string; port: number }> {
+  const port = opts.port ?? (await freePorts(1))[0]!;
+  await subStack(opts.parent, opts.dir, (ctx) => startRedis(ctx, { host: HOST, port }));
+  return { host: HOST, port };
+}
+
+/** A RabbitMQ node of its own; restarting it in the same dir on the same ports keeps its durable queues. */
+export async function startExtraRabbitmq(opts: {
+  parent: StackState;
+  dir: string;
+  ports?: { amqp: number; dist: number; epmd: number; metrics: number };
+  vhosts: string[];
+}): Promise<{
+  url: (vhost: string) => string;
+  ports: { amqp: number; dist: number; epmd: number; metrics: number };
+}> {
+  const [amqp, dist, epmd, metrics] = opts.ports
+    ? [opts.ports.amqp, opts.ports.dist, opts.ports.epmd, opts.ports.metrics]
+    : await freePorts(4);
+  const ports = { amqp: amqp!, dist: dist!, epmd: epmd!, metrics: metrics! };
+  const spec = {
+    host: HOST,
+    port: ports.amqp,
+    distPort: ports.dist,
+    epmdPort: ports.epmd,
+    prometheusPort: ports.metrics,
+    vhosts: opts.vhosts,
+    ...LOCAL_ONLY_RABBITMQ,
+  };
+  await subStack(opts.parent, opts.dir, async (ctx) => {
+    await (await startRabbitmq(ctx, spec)).ready;
+  });
+  return { url: (vhost) => amqpUrl(spec, vhost), ports };
+}

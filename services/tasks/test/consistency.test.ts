@@ -87,6 +87,7 @@ describe.skipIf(!native)('read-your-writes with a paused replica', () => {
     let stale = 0;
     let pairs = 0;
     const lastCreated: string[] = [];
+    const newest = [...tasks];
     for (let i = 0; i < 1000; i++) {
       const k = i % users.length;
       const user = users[k]!;
@@ -110,6 +111,7 @@ describe.skipIf(!native)('read-your-writes with a paused replica', () => {
           await user.call({ method: 'POST', url: '/v1/tasks', payload: { title: `new ${i}` } })
         ).json();
         lastCreated.push(created.id);
+        newest[k] = created;
         const byId = await read(`/v1/tasks/${created.id}`);
         const page = await read('/v1/tasks?limit=1');
         if (byId.statusCode !== 200 || page.json().items[0]?.id !== created.id) stale++;
@@ -128,12 +130,21 @@ describe.skipIf(!native)('read-your-writes with a paused replica', () => {
     expect(onPaused.rows[0]!.n).toBe(0);
 
     // Once the healthy replica's polled position passes their writes, the same users read from replicas.
+    // A list shape none of them asked for before, so that the cache cannot answer it: each read reaches
+    // the database, and it must see the user's newest task at its latest version.
     await new Promise((r) => setTimeout(r, 500));
     const before = await readCounts(reader);
-    for (const [k, user] of users.entries())
-      expect((await asReader(user)(`/v1/tasks/${tasks[k].id}`)).json().version).toBe(tasks[k].version);
+    for (const [k, user] of users.entries()) {
+      const expected = k % 2 === 0 ? tasks[k] : newest[k];
+      const [first] = (await asReader(user)('/v1/tasks?limit=99')).json().items;
+      expect({ id: first.id, version: first.version }).toEqual({
+        id: expected.id,
+        version: expected.version,
+      });
+    }
     const after = await readCounts(reader);
     expect(sum(after, 'replica:') - sum(before, 'replica:')).toBe(users.length);
+    expect(sum(after, 'primary:')).toBe(sum(before, 'primary:'));
 
     // Share of reads per target, as exported: replicas served part of the load throughout.
     // biome-ignore lint/suspicious/noConsole: reported figure

@@ -1,8 +1,8 @@
 // The worker against this test worker's slice of the real stack.
 import { testStack } from '@taskfleet/infra/vitest';
 import { ensureMigrated } from '@taskfleet/tasks/testing';
-import { buildWorker } from '../src/app.ts';
 import type { Worker } from '../src/app.ts';
+import { buildWorker } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 
 export const stack = testStack();
@@ -24,7 +24,11 @@ export async function startWorker(overrides: Record<string, string> = {}): Promi
   return worker;
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

@@ -1,12 +1,15 @@
 // The durable cache invalidator: a quorum queue on the events exchange that deletes the shared (Redis)
 // cache entries of every changed task — again. Writers delete them right after their commit; this
 // makes the cache follow the commit log even when a writer died between its commit and its delete,
-// or Redis was away at that moment. Manual acks; a message that can't be handled now is requeued
-// (bounded by the queue's delivery limit), one that can never be handled is dead-lettered.
+// or Redis was away at that moment. Manual acks. Redis away is not the message's fault: the delete is
+// retried in place with back-off until Redis answers (prefetch bounds how many wait), so an outage
+// longer than a few redeliveries can't push good events to the dead-letter queue while stale entries
+// stay in Redis. A message that can never be handled is dead-lettered at once; the queue's delivery
+// limit catches one that keeps crashing its consumer.
 
 import type { TaskEvent } from '@taskfleet/events';
-import { assertDurableQueue, cacheKeys, invalidateTask, parseTaskEvent } from '@taskfleet/events';
-import type { ChannelModel } from 'amqplib';
+import { assertDurableQueue, cacheKeys, invalidateTask, parseLsn, parseTaskEvent } from '@taskfleet/events';
+import type { ChannelModel, ConsumeMessage } from 'amqplib';
 import type { Redis } from 'ioredis';
 
 export interface InvalidatorOptions {
@@ -15,21 +18,47 @@ export interface InvalidatorOptions {
   keyPrefix: string;
   floorTtlSeconds: number;
   onHandled: (outcome: 'ok' | 'retry' | 'dead_letter', event?: TaskEvent) => void;
+  /** Back-off between attempts while Redis is unreachable. */
+  retryMinMs?: number;
+  retryMaxMs?: number;
 }
-
-const parseLsn = (text: string) => {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-};
 
 export async function consumeInvalidations(
   connection: ChannelModel,
   opts: InvalidatorOptions,
 ): Promise<void> {
   const ch = await connection.createChannel();
+  let open = true;
+  ch.on('close', () => {
+    open = false; // unacked messages go back to the queue with the channel; stop retrying them here
+  });
   await ch.prefetch(64);
   await assertDurableQueue(ch, opts.queue, ['task.*']);
   const keys = cacheKeys(opts.keyPrefix);
+  const minMs = opts.retryMinMs ?? 50;
+  const maxMs = opts.retryMaxMs ?? 2_000;
+
+  async function handle(msg: ConsumeMessage, event: TaskEvent): Promise<void> {
+    for (let attempt = 0; open; attempt++) {
+      try {
+        await invalidateTask(
+          opts.redis,
+          keys,
+          event.ownerId,
+          event.taskId,
+          parseLsn(event.lsn),
+          opts.floorTtlSeconds,
+        );
+        if (open) ch.ack(msg);
+        opts.onHandled('ok', event);
+        return;
+      } catch {
+        opts.onHandled('retry', event);
+        await sleep(Math.min(maxMs, minMs * 2 ** attempt));
+      }
+    }
+  }
+
   await ch.consume(
     opts.queue,
     (msg) => {
@@ -42,24 +71,10 @@ export async function consumeInvalidations(
         opts.onHandled('dead_letter');
         return;
       }
-      invalidateTask(
-        opts.redis,
-        keys,
-        event.ownerId,
-        event.taskId,
-        parseLsn(event.lsn),
-        opts.floorTtlSeconds,
-      ).then(
-        () => {
-          ch.ack(msg);
-          opts.onHandled('ok', event);
-        },
-        () => {
-          ch.nack(msg, false, true); // Redis away: try again (the delivery limit bounds it)
-          opts.onHandled('retry', event);
-        },
-      );
+      void handle(msg, event);
     },
     { noAck: false },
   );
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { lsnHex } from './lsn.ts';
 
 // The Redis cache keys of task data, shared by the task service (which fills and deletes them) and the
 // worker's durable invalidator (which deletes them again from the event log, in case a writer died
@@ -26,9 +27,6 @@ return g`;
 
 /** The key holding a task entry's write floor. */
 export const floorKey = (taskKey: string) => `${taskKey}:w`;
-
-/** Fixed-width hex of a WAL position: compares correctly as a string (in Lua too). */
-export const lsnHex = (lsn: bigint) => lsn.toString(16).padStart(16, '0');
 
 export async function invalidateTask(
   redis: Pick<Redis, 'eval'>,

@@ -1,3 +1,5 @@
+import { isLsn } from './lsn.ts';
+
 // Task events (design §5): past-tense names, an id to de-duplicate on, when it happened, whose task,
 // which version, and the WAL position a reader must have replayed to see the change.
 export const TASK_EVENT_TYPES = ['task.created', 'task.updated', 'task.deleted'] as const;
@@ -18,7 +20,6 @@ export interface TaskEvent {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/;
 
 /** Parse a message body; throws on anything that is not a well-formed task event (→ dead-letter). */
 export function parseTaskEvent(body: Buffer): TaskEvent {
@@ -37,7 +38,7 @@ export function parseTaskEvent(body: Buffer): TaskEvent {
     UUID.test(e.taskId) &&
     Number.isInteger(e.version) &&
     typeof e.lsn === 'string' &&
-    LSN.test(e.lsn);
+    isLsn(e.lsn);
   if (!ok) throw new Error('not a task event');
   return e as TaskEvent;
 }

@@ -1,9 +1,10 @@
 export type { CacheKeys } from './cache-keys.ts';
-export { cacheKeys, floorKey, invalidateTask, lsnHex } from './cache-keys.ts';
+export { cacheKeys, floorKey, invalidateTask } from './cache-keys.ts';
 export type { ReconnectingOptions } from './connection.ts';
 export { ReconnectingConnection } from './connection.ts';
 export type { TaskEvent, TaskEventType } from './events.ts';
 export { parseTaskEvent, TASK_EVENT_TYPES } from './events.ts';
+export { formatLsn, isLsn, lsnHex, maxLsn, parseLsn } from './lsn.ts';
 export {
   assertDurableQueue,
   assertEventsExchange,

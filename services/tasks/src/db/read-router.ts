@@ -1,8 +1,9 @@
 // Where a read goes (design §3): to a replica that is healthy, within the lag bounds and — for a caller
 // who wrote recently — has replayed that caller's last write; otherwise to the primary. Every replica's
 // replay position is polled (≈100 ms) against the primary's current position.
+
+import { parseLsn } from '@taskfleet/events';
 import type pg from 'pg';
-import { parseLsn } from './lsn.ts';
 
 export interface ReplicaState {
   name: string;

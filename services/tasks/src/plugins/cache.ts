@@ -4,12 +4,12 @@
 import {
   assertEventsExchange,
   EVENTS_EXCHANGE,
+  parseLsn,
   parseTaskEvent,
   ReconnectingConnection,
 } from '@taskfleet/events';
 import fp from 'fastify-plugin';
 import { TaskCache } from '../cache/task-cache.ts';
-import { parseLsn } from '../db/lsn.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,11 +1,11 @@
 // Pools (primary + one per replica, all through PgBouncer), the read router and the consistency tokens.
 // Routes use `app.db.read(owner, token, fn)` and `app.db.write(owner, fn)`; they never pick a pool.
+import { formatLsn, maxLsn, parseLsn } from '@taskfleet/events';
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { replicaUrls } from '../config.ts';
 import { ConsistencyTokens } from '../db/consistency.ts';
-import { formatLsn, maxLsn, parseLsn } from '../db/lsn.ts';
 import type { ReadTarget } from '../db/read-router.ts';
 import { ReadRouter } from '../db/read-router.ts';
 import { TasksErrors } from '../errors.ts';

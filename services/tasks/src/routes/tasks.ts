@@ -3,11 +3,11 @@
 
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { isLsn, parseLsn } from '@taskfleet/events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Kind } from '../cache/task-cache.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
-import { isLsn, parseLsn } from '../db/lsn.ts';
 import { TasksErrors } from '../errors.ts';
 import type { Queryable } from '../plugins/database.ts';
 import { ListQuery, Problem, Summary, Task, TaskCreate, TaskId, TaskList, TaskPatch } from '../schemas.ts';

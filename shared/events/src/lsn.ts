@@ -18,3 +18,6 @@ export function isLsn(text: string): boolean {
 
 export const maxLsn = (a: bigint | null, b: bigint | null): bigint | null =>
   a === null ? b : b === null ? a : a > b ? a : b;
+
+/** Fixed-width hex of a WAL position: compares correctly as a string (in Lua too). */
+export const lsnHex = (lsn: bigint) => lsn.toString(16).padStart(16, '0');

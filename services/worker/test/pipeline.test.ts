@@ -260,7 +260,9 @@ describe('RabbitMQ stopped mid-test', () => {
     const rabbit = await startExtraRabbitmq({ parent, dir, vhosts: [stack.vhost] });
     const url = rabbit.url(stack.vhost);
     const env = { AMQP_URL: url };
-    const durable = using(await audit(url, { queue: `audit.${randomUUID()}` }), (x) => x.close());
+    // A durable queue of our own records what is published; it outlives the broker's restart.
+    const auditQueue = `audit.${randomUUID()}`;
+    using(await audit(url, { queue: auditQueue }), (x) => x.close());
     const worker = using(await startWorker(env), (w) => w.app.close());
     const a = using(await build(env), (app) => app.close());
     const b = using(await build(env), (app) => app.close());
@@ -302,6 +304,7 @@ describe('RabbitMQ stopped mid-test', () => {
     expect(metrics).toMatch(/^worker_amqp_connected 0$/m);
 
     await startExtraRabbitmq({ parent, dir, ports: rabbit.ports, vhosts: [stack.vhost] });
+    const durable = using(await audit(url, { queue: auditQueue }), (x) => x.close());
     await until(
       'every waiting event delivered to the durable audit queue',
       () => waiting.every((r) => durable.events.has(r.event_id)),

@@ -15,6 +15,7 @@ export default defineConfig({
     maxWorkers: 3,
     projects: [
       { extends: true, test: { name: 'infra', include: ['shared/infra/test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'events', include: ['shared/events/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'tasks', include: ['services/tasks/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'worker', include: ['services/worker/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'repo', include: ['test/**/*.test.ts'] } },

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoPath, SESSION_LIMITS } from '@taskfleet/infra';
 import Ajv2019 from 'ajv/dist/2019.js';
@@ -33,7 +33,7 @@ interface Service {
   image?: string;
   restart?: string;
   deploy?: { replicas?: number };
-  build?: string;
+  build?: { context: string; dockerfile: string; args?: { PACKAGE: string; ENTRY: string } };
   healthcheck?: { test: unknown };
   depends_on?: Record<string, { condition: string }>;
   ports?: string[];
@@ -120,11 +120,35 @@ describe('docker-compose.yml', () => {
     );
     expect(targets).toEqual([
       { labels: { job: 'tasks' }, targets: ['taskfleet-tasks-1:3000', 'taskfleet-tasks-2:3000'] },
+      { labels: { job: 'worker' }, targets: ['taskfleet-worker-1:3000'] },
     ]);
   });
 
-  it('builds the task image in two stages and runs it as a non-root user with a health check', () => {
-    const dockerfile = readFileSync(repoPath('services/tasks/Dockerfile'), 'utf8');
+  it('runs the worker after the migration, with the primary, Redis and RabbitMQ', () => {
+    const worker = compose.services.worker!;
+    expect(worker.depends_on?.['tasks-migrate']?.condition).toBe('service_completed_successfully');
+    expect(worker.environment?.DATABASE_PRIMARY_URL).toMatch(/@pgbouncer:6432\/taskfleet_primary$/);
+    expect(Object.keys(worker.environment ?? {}).sort()).toEqual([
+      'AMQP_URL',
+      'DATABASE_PRIMARY_URL',
+      'REDIS_URL',
+    ]);
+  });
+
+  it('builds every Node service image from one Dockerfile whose entry points exist', () => {
+    const node = services.filter(([, svc]) => svc.build?.args?.PACKAGE);
+    expect(node.map(([name]) => name).sort()).toEqual(['tasks', 'tasks-migrate', 'worker']);
+    for (const [name, { build }] of node) {
+      const { PACKAGE, ENTRY } = build!.args!;
+      expect(build!.dockerfile, name).toBe('deploy/node/Dockerfile');
+      expect(existsSync(repoPath(ENTRY)), `${name}: ${ENTRY}`).toBe(true);
+      const pkg = JSON.parse(readFileSync(repoPath(join(dirname(ENTRY), '../package.json')), 'utf8'));
+      expect(pkg.name, name).toBe(PACKAGE);
+    }
+  });
+
+  it('builds images in two stages and runs them as a non-root user with a health check', () => {
+    const dockerfile = readFileSync(repoPath('deploy/node/Dockerfile'), 'utf8');
     expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
     expect(dockerfile).toMatch(/^FROM node:24[\w.-]*-slim AS deps$/m);
     expect(dockerfile).toMatch(/^USER node$/m);

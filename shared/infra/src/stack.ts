@@ -59,6 +59,7 @@ const OFFSETS = {
   alertmanager: 61,
   tasks1: 100,
   tasks2: 101,
+  worker1: 110,
 } as const;
 type PortName = keyof typeof OFFSETS;
 const PORT_NAMES = Object.keys(OFFSETS) as PortName[];
@@ -228,16 +229,21 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
     ]);
     await rabbit.ready;
     if (opts.services) {
-      const replicas: ServiceReplica[] = [
-        { service: 'tasks', index: 1, host: HOST, port: ports.tasks1 },
-        { service: 'tasks', index: 2, host: HOST, port: ports.tasks2 },
+      const replicas: (ServiceReplica & { entry: string })[] = [
+        { service: 'tasks', index: 1, host: HOST, port: ports.tasks1, entry: 'services/tasks/src/server.ts' },
+        { service: 'tasks', index: 2, host: HOST, port: ports.tasks2, entry: 'services/tasks/src/server.ts' },
+        {
+          service: 'worker',
+          index: 1,
+          host: HOST,
+          port: ports.worker1,
+          entry: 'services/worker/src/server.ts',
+        },
       ];
       const env = { ...stackEnv(state), AUTH_JWKS: devKeys(opts.dir).jwks, LOG_LEVEL: 'info' };
       await migrateTasks(ctx, env);
-      await allSettledOrThrow(
-        replicas.map((r) => startServiceReplica(ctx, r, 'services/tasks/src/server.ts', env)),
-      );
-      state.endpoints.services = replicas;
+      await allSettledOrThrow(replicas.map(({ entry, ...r }) => startServiceReplica(ctx, r, entry, env)));
+      state.endpoints.services = replicas.map(({ entry: _, ...r }) => r);
       writeState(state);
       // Prometheus re-reads file-discovered targets by itself: no reload.
       writeTargets(join(opts.dir, 'prometheus'), {

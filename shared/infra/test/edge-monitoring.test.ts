@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -82,9 +82,21 @@ describe('prometheus and alertmanager from prometheus/', () => {
     });
     const out = await run(binary('promtool'), ['check', 'config', join(dir, 'prometheus.yml')]);
     expect(out).toMatch(/SUCCESS/);
-    await expect(
-      run(binary('promtool'), ['test', 'rules', repoPath('prometheus/tests/infrastructure.test.yml')]),
-    ).resolves.toMatch(/SUCCESS/);
+    // Every rule file has its unit tests, and every alert its runbook.
+    const ruleFiles = readdirSync(repoPath('prometheus/rules'));
+    const testFiles = readdirSync(repoPath('prometheus/tests'));
+    expect(testFiles.sort()).toEqual(ruleFiles.map((f) => f.replace(/\.yml$/, '.test.yml')).sort());
+    const results = await run(binary('promtool'), [
+      'test',
+      'rules',
+      ...testFiles.map((f) => repoPath('prometheus/tests', f)),
+    ]);
+    expect(results.match(/SUCCESS/g)).toHaveLength(testFiles.length);
+    for (const file of ruleFiles) {
+      const text = readFileSync(repoPath('prometheus/rules', file), 'utf8');
+      for (const [, runbook] of text.matchAll(/runbook_url: (\S+)/g))
+        expect(existsSync(repoPath(runbook!)), `${file}: ${runbook}`).toBe(true);
+    }
     await expect(
       run(binary('amtool'), ['check-config', repoPath('prometheus/alertmanager.yml')]),
     ).resolves.toMatch(/SUCCESS/);

@@ -80,6 +80,7 @@ describe('make up / status / down (native stack)', () => {
       'redis',
       'tasks-1',
       'tasks-2',
+      'worker-1',
     ]);
     expect(status.components.every((c) => c.alive)).toBe(true);
     expect(status.components.find((c) => c.name === 'pgbouncer')?.address).toBe(`127.0.0.1:${base + 10}`);
@@ -105,16 +106,26 @@ describe('make up / status / down (native stack)', () => {
     const { id } = (await created.json()) as { id: string };
     const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
     expect(read.status).toBe(200);
-    // Prometheus scrapes both replicas.
+    // The worker relays the write's event: the outbox drains.
     await waitFor(
-      'prometheus to scrape both task replicas',
+      'the worker to publish the event',
       async () => {
-        const q = await fetch(
-          `http://127.0.0.1:${base + 60}/api/v1/query?query=${encodeURIComponent('sum(up{job="tasks"})')}`,
-        );
-        const body = (await q.json()) as { data: { result: { value: [number, string] }[] } };
-        return body.data.result[0]?.value[1] === '2';
+        const text = await (await fetch(`http://127.0.0.1:${base + 110}/metrics`)).text();
+        return /^outbox_published_total [1-9]/m.test(text) && /^outbox_backlog 0$/m.test(text);
       },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    // Prometheus scrapes both task replicas and the worker.
+    const up = async (job: string) => {
+      const q = await fetch(
+        `http://127.0.0.1:${base + 60}/api/v1/query?query=${encodeURIComponent(`sum(up{job="${job}"})`)}`,
+      );
+      const body = (await q.json()) as { data: { result: { value: [number, string] }[] } };
+      return body.data.result[0]?.value[1];
+    };
+    await waitFor(
+      'prometheus to scrape both task replicas and the worker',
+      async () => (await up('tasks')) === '2' && (await up('worker')) === '1',
       { timeoutMs: 20_000, intervalMs: 500 },
     );
 

@@ -37,7 +37,7 @@ export const ConfigSchema = Type.Object({
   /** Task events (invalidations of other replicas' L1 caches). */
   AMQP_URL: Type.String({ minLength: 1 }),
   /** Cache sizes and lifetimes; defaults from seed 004 §4.1 (L1 ≈60 s, Redis ≈5 min). */
-  CACHE_L1_MAX_ENTRIES: Int(0, 10_000),
+  CACHE_L1_MAX_ENTRIES: Int(1, 10_000),
   CACHE_L1_TTL_SECONDS: Int(1, 60),
   CACHE_L2_TTL_SECONDS: Int(1, 300),
   /** Largest request body accepted (bytes). */

@@ -235,7 +235,7 @@ describe('invalidation across tasks replicas', () => {
     latencies.sort((x, y) => x - y);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
-    // biome-ignore lint/suspicious/noConsole: reported figure (target p99 ≤ 100 ms; see docs/caching.md)
+    // biome-ignore lint/suspicious/noConsole: reported figure (target p99 ≤ 100 ms; see docs/caching-and-events.md)
     console.log(
       `cross-replica invalidation visible after: p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms (n=${latencies.length})`,
     );

@@ -2,45 +2,12 @@
 // real streaming replicas: one of them paused mid-test, another stopped mid-test. Two app instances
 // share Redis, as two service replicas do: writes go through one, reads through the other.
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { guardStack, queryOnce, startExtraReplica, stopStack } from '@taskfleet/infra';
+import { queryOnce } from '@taskfleet/infra';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { build, newUser, stack } from './helper.ts';
+import { build, extraReplica, newUser, stack } from './helper.ts';
 
 const native = stack.state.runtime === 'native';
-const { primary } = stack.state.endpoints.postgres;
-const admin = { ...primary, password: stack.state.endpoints.postgres.adminPassword };
-
-/** A replica of our own (the shared ones serve other test files), reached directly as the app role. */
-async function extraReplica(suffix: string) {
-  const name = `extra_w${stack.worker}_${suffix}`;
-  const dir = join(stack.state.dir, name);
-  mkdirSync(dir, { recursive: true });
-  guardStack(dir, process.pid, join(dir, 'watchdog.log'));
-  const replica = await startExtraReplica({ parent: stack.state, dir, name });
-  const url = `postgres://${stack.state.endpoints.postgres.appUser}@${replica.replica.host}:${replica.replica.port}/${stack.database}`;
-  return {
-    name,
-    url,
-    direct: {
-      host: replica.replica.host,
-      port: replica.replica.port,
-      user: 'postgres',
-      database: stack.database,
-    },
-    async stop() {
-      await stopStack(dir);
-      await queryOnce(
-        admin,
-        'select pg_drop_replication_slot($1) from pg_replication_slots where slot_name = $1',
-        [name],
-      );
-    },
-  };
-}
-
 async function readCounts(app: FastifyInstance): Promise<Record<string, number>> {
   const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
   const counts: Record<string, number> = {};

@@ -1,6 +1,9 @@
 // Builds the task service against this worker's slice of the real test stack, with a signing key of
 // its own standing in for the users service.
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { guardStack, queryOnce, startExtraReplica, stopStack } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -60,4 +63,38 @@ export async function newUser(app: FastifyInstance) {
   const call = (opts: InjectOptions): Promise<LightMyRequestResponse> =>
     app.inject({ ...opts, headers: { authorization: `Bearer ${token}`, ...(opts.headers ?? {}) } });
   return { id, token, call };
+}
+
+const { primary } = stack.state.endpoints.postgres;
+const admin = { ...primary, password: stack.state.endpoints.postgres.adminPassword };
+
+/**
+ * A streaming replica of our own (the shared ones serve other test files), for a test to pause or stop;
+ * `url` reaches it directly as the app role, `direct` as the superuser.
+ */
+export async function extraReplica(suffix: string) {
+  const name = `extra_w${stack.worker}_${suffix}`;
+  const dir = join(stack.state.dir, name);
+  mkdirSync(dir, { recursive: true });
+  guardStack(dir, process.pid, join(dir, 'watchdog.log'));
+  const replica = await startExtraReplica({ parent: stack.state, dir, name });
+  const url = `postgres://${stack.state.endpoints.postgres.appUser}@${replica.replica.host}:${replica.replica.port}/${stack.database}`;
+  return {
+    name,
+    url,
+    direct: {
+      host: replica.replica.host,
+      port: replica.replica.port,
+      user: 'postgres',
+      database: stack.database,
+    },
+    async stop() {
+      await stopStack(dir);
+      await queryOnce(
+        admin,
+        'select pg_drop_replication_slot($1) from pg_replication_slots where slot_name = $1',
+        [name],
+      );
+    },
+  };
 }

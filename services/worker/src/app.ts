@@ -44,6 +44,11 @@ export async function buildWorker(config: Config, opts: { logger?: boolean | obj
     labelNames: ['outcome'],
     registers,
   });
+  const invalidationsWaiting = new Gauge({
+    name: 'worker_invalidations_waiting',
+    help: 'Invalidations held back until Redis answers again',
+    registers,
+  });
   const amqpConnected = new Gauge({
     name: 'worker_amqp_connected',
     help: '1 while connected to RabbitMQ',
@@ -86,6 +91,7 @@ export async function buildWorker(config: Config, opts: { logger?: boolean | obj
         keyPrefix: config.REDIS_KEY_PREFIX,
         floorTtlSeconds: 300,
         onHandled: (outcome) => invalidations.inc({ outcome }),
+        onWaiting: (delta) => invalidationsWaiting.inc(delta),
       });
     },
     onConnected: () => amqpConnected.set(1),

@@ -18,6 +18,8 @@ export interface InvalidatorOptions {
   keyPrefix: string;
   floorTtlSeconds: number;
   onHandled: (outcome: 'ok' | 'retry' | 'dead_letter', event?: TaskEvent) => void;
+  /** How many events wait for Redis changed by `delta` (+1 at a first failure, -1 when done). */
+  onWaiting?: (delta: 1 | -1) => void;
   /** Back-off between attempts while Redis is unreachable. */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -39,23 +41,30 @@ export async function consumeInvalidations(
   const maxMs = opts.retryMaxMs ?? 2_000;
 
   async function handle(msg: ConsumeMessage, event: TaskEvent): Promise<void> {
-    for (let attempt = 0; open; attempt++) {
-      try {
-        await invalidateTask(
-          opts.redis,
-          keys,
-          event.ownerId,
-          event.taskId,
-          parseLsn(event.lsn),
-          opts.floorTtlSeconds,
-        );
-        if (open) ch.ack(msg);
-        opts.onHandled('ok', event);
-        return;
-      } catch {
-        opts.onHandled('retry', event);
-        await sleep(Math.min(maxMs, minMs * 2 ** attempt));
+    let waiting = false;
+    try {
+      for (let attempt = 0; open; attempt++) {
+        try {
+          await invalidateTask(
+            opts.redis,
+            keys,
+            event.ownerId,
+            event.taskId,
+            parseLsn(event.lsn),
+            opts.floorTtlSeconds,
+          );
+          if (open) ch.ack(msg);
+          opts.onHandled('ok', event);
+          return;
+        } catch {
+          opts.onHandled('retry', event);
+          if (!waiting) opts.onWaiting?.(+1);
+          waiting = true;
+          await sleep(Math.min(maxMs, minMs * 2 ** attempt));
+        }
       }
+    } finally {
+      if (waiting) opts.onWaiting?.(-1);
     }
   }
 

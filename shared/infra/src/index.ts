@@ -9,6 +9,8 @@ export { redisOnce } from './components/redis.ts';
 export { dockerEngineAnswers, startContainerStack } from './containers.ts';
 export type { StackEnvOptions } from './env.ts';
 export { stackEnv } from './env.ts';
+export type { FaultProxy } from './fault-proxy.ts';
+export { startFaultProxy } from './fault-proxy.ts';
 export { guardStack } from './guard.ts';
 export type { LeftoverProcess } from './leftovers.ts';
 export { processesOfStacks } from './leftovers.ts';
@@ -20,7 +22,6 @@ export type { ComponentStatus, StackOptions } from './stack.ts';
 export {
   stackStatus,
   startExtraRabbitmq,
-  startExtraRedis,
   startExtraReplica,
   startStack,
   stopStack,

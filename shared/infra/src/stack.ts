@@ -315,17 +315,6 @@ export async function startExtraReplica(opts: {
   return { replica };
 }
 
-/** A Redis of its own (restartable on the same port: pass the port it had). */
-export async function startExtraRedis(opts: {
-  parent: StackState;
-  dir: string;
-  port?: number;
-}): Promise<{ host: string; port: number }> {
-  const port = opts.port ?? (await freePorts(1))[0]!;
-  await subStack(opts.parent, opts.dir, (ctx) => startRedis(ctx, { host: HOST, port }));
-  return { host: HOST, port };
-}
-
 /** A RabbitMQ node of its own; restarting it in the same dir on the same ports keeps its durable queues. */
 export async function startExtraRabbitmq(opts: {
   parent: StackState;

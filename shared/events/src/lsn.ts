@@ -1,5 +1,5 @@
-// PostgreSQL WAL positions ("16/B374D848") as comparable bigints, and the consistency token that carries
-// one to the client and back.
+// PostgreSQL WAL positions ("16/B374D848"): parsed to comparable bigints, printed back, and as
+// fixed-width hex for comparisons inside Redis. Events, cache stamps and consistency tokens carry them.
 const LSN = /^([0-9A-F]{1,8})\/([0-9A-F]{1,8})$/i;
 
 export function parseLsn(text: string): bigint {

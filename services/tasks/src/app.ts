@@ -3,6 +3,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { problemDetails } from '@taskfleet/service';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import type { Config } from './config.ts';
@@ -10,7 +11,6 @@ import auth from './plugins/auth.ts';
 import cache from './plugins/cache.ts';
 import configPlugin from './plugins/config.ts';
 import database from './plugins/database.ts';
-import errors from './plugins/errors.ts';
 import metrics from './plugins/metrics.ts';
 import healthRoutes from './routes/health.ts';
 import tasksRoutes from './routes/tasks.ts';
@@ -40,7 +40,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(configPlugin, { config });
-  await app.register(errors);
+  await app.register(problemDetails, { prefix: 'TASKS', bodyLimit: config.BODY_LIMIT });
   await app.register(metrics);
   await app.register(swagger, {
     openapi: {

@@ -1,107 +1,33 @@
-// Forward-only SQL migrations: migrations/NNNN_name.sql, applied in order, each in its own transaction,
-// recorded with a checksum so an edited migration is refused instead of silently diverging. One runner
-// at a time: a session advisory lock, so this must use a direct connection to the primary — never
-// PgBouncer in transaction mode, where a session lock would be held by a random server connection.
-import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+// The task service's migrations (migrations/), by the shared runner; then partitions are created ahead
+// under the same lock.
 import { join } from 'node:path';
-import pg from 'pg';
+import { migrate as runMigrations } from '@taskfleet/service';
 
 export const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'migrations');
 const LOCK_KEY = 7_236_201; // any constant: identifies "tasks migrations" among advisory locks
-
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-  checksum: string;
-}
-
-export function loadMigrations(dir = MIGRATIONS_DIR): Migration[] {
-  const migrations = readdirSync(dir)
-    .filter((f) => f.endsWith('.sql'))
-    .sort()
-    .map((file) => {
-      const match = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
-      if (!match) throw new Error(`migration file name must be NNNN_name.sql: ${file}`);
-      const sql = readFileSync(join(dir, file), 'utf8');
-      return {
-        version: Number(match[1]),
-        name: match[2]!,
-        sql,
-        checksum: createHash('sha256').update(sql).digest('hex'),
-      };
-    });
-  migrations.forEach((m, i) => {
-    if (m.version !== i + 1)
-      throw new Error(
-        `migrations must be numbered 1, 2, 3… without gaps; found ${m.version} at position ${i + 1}`,
-      );
-  });
-  return migrations;
-}
 
 export interface MigrateResult {
   applied: string[];
   partitionsCreated: number;
 }
 
-/** Apply pending migrations, then make sure partitions exist ahead. Throws on any failure. */
 export async function migrate(
   connectionString: string,
   opts: { log?: (m: string) => void; dir?: string } = {},
 ): Promise<MigrateResult> {
-  const log = opts.log ?? (() => {});
-  const migrations = loadMigrations(opts.dir);
-  const client = new pg.Client({ connectionString, application_name: 'taskfleet-migrate' });
-  await client.connect();
-  try {
-    await client.query('select pg_advisory_lock($1)', [LOCK_KEY]);
-    await client.query(`create table if not exists schema_migrations (
-      version int primary key, name text not null, checksum text not null, applied_at timestamptz not null default now())`);
-    const done = new Map(
-      (
-        await client.query<{ version: number; checksum: string }>(
-          'select version, checksum from schema_migrations',
-        )
-      ).rows.map((r) => [r.version, r.checksum]),
-    );
-    for (const [version] of done) {
-      if (!migrations.some((m) => m.version === version))
-        throw new Error(
-          `database has migration ${version}, which this code does not know: refusing to run older code's migrations`,
-        );
-    }
-    const applied: string[] = [];
-    for (const m of migrations) {
-      const checksum = done.get(m.version);
-      if (checksum !== undefined) {
-        if (checksum !== m.checksum)
-          throw new Error(
-            `migration ${m.version}_${m.name} was changed after it was applied (checksum mismatch); add a new migration instead`,
-          );
-        continue;
-      }
-      log(`applying ${m.version}_${m.name}`);
-      await client.query('begin');
-      try {
-        await client.query(m.sql);
-        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
-          m.version,
-          m.name,
-          m.checksum,
-        ]);
-        await client.query('commit');
-      } catch (err) {
-        await client.query('rollback');
-        throw new Error(`migration ${m.version}_${m.name} failed: ${(err as Error).message}`);
-      }
-      applied.push(`${m.version}_${m.name}`);
-    }
-    const created = await client.query<{ n: number }>('select taskfleet_ensure_partitions() as n');
-    return { applied, partitionsCreated: created.rows[0]!.n };
-  } finally {
-    await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => {});
-    await client.end();
-  }
+  let partitionsCreated = 0;
+  const applied = await runMigrations(
+    connectionString,
+    {
+      dir: opts.dir ?? MIGRATIONS_DIR,
+      table: 'schema_migrations',
+      lockKey: LOCK_KEY,
+      after: async (client) => {
+        const r = await client.query<{ n: number }>('select taskfleet_ensure_partitions() as n');
+        partitionsCreated = r.rows[0]!.n;
+      },
+    },
+    opts,
+  );
+  return { applied, partitionsCreated };
 }

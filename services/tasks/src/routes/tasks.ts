@@ -1,5 +1,5 @@
 // The task API. Handlers validate nothing by hand that a schema can validate, and never catch:
-// errors go to the one error handler (plugins/errors.ts).
+// errors go to the one error handler (problemDetails, @taskfleet/service).
 
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';

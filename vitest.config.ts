@@ -17,6 +17,7 @@ export default defineConfig({
       { extends: true, test: { name: 'infra', include: ['shared/infra/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'events', include: ['shared/events/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'tasks', include: ['services/tasks/test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'users', include: ['services/users/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'worker', include: ['services/worker/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'repo', include: ['test/**/*.test.ts'] } },
     ],

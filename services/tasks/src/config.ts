@@ -1,9 +1,9 @@
 // The task service's configuration: read from the environment once, validated as a whole (every
 // problem reported in one error), then only read from the decorated `app.config`.
 
+import { assertNoProblems, readEnv } from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-import { Value } from 'typebox/value';
 
 const Int = (min: number, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   Type.Integer({ minimum: min, maximum: max, default: fallback });
@@ -45,29 +45,12 @@ export const ConfigSchema = Type.Object({
 });
 export type Config = Static<typeof ConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from '@taskfleet/service';
 
 /** Parse and validate; throws one ConfigError listing every bad or missing variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const known = Object.keys(ConfigSchema.properties);
-  const input: Record<string, unknown> = {};
-  for (const key of known) {
-    const raw = env[key];
-    if (raw === undefined || raw === '') continue;
-    input[key] =
-      /^-?\d+$/.test(raw) &&
-      (ConfigSchema.properties[key as keyof Config] as { type?: string }).type === 'integer'
-        ? Number(raw)
-        : raw;
-  }
-  const withDefaults = Value.Default(ConfigSchema, input);
-  const problems = [...Value.Errors(ConfigSchema, withDefaults)].map((e) => {
-    const missing = (e.params as { requiredProperties?: string[] }).requiredProperties;
-    return `${e.instancePath.replace(/^\//, '') || missing?.join(', ') || '(config)'}: ${e.message}`;
-  });
-  const config = withDefaults as Config;
+  const { value, problems } = readEnv(ConfigSchema, env);
+  const config = value as Config;
   if (!config.AUTH_JWKS && !config.AUTH_JWKS_URL)
     problems.push('AUTH_JWKS or AUTH_JWKS_URL: one is required');
   if (config.AUTH_JWKS) {
@@ -78,8 +61,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push('AUTH_JWKS: not valid JSON');
     }
   }
-  if (problems.length > 0)
-    throw new ConfigError(`invalid configuration:\n  ${[...new Set(problems)].join('\n  ')}`);
+  assertNoProblems(problems);
   return config;
 }
 

@@ -1,8 +1,8 @@
 // The worker's configuration, validated once (every problem in one error).
 
+import { assertNoProblems, readEnv } from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-import { Value } from 'typebox/value';
 
 const Int = (min: number, fallback: number) => Type.Integer({ minimum: min, default: fallback });
 
@@ -26,23 +26,10 @@ export const ConfigSchema = Type.Object({
 });
 export type Config = Static<typeof ConfigSchema>;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
+export { ConfigError } from '@taskfleet/service';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const input: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
-    const raw = env[key];
-    if (raw === undefined || raw === '') continue;
-    input[key] = (schema as { type?: string }).type === 'integer' && /^-?\d+$/.test(raw) ? Number(raw) : raw;
-  }
-  const config = Value.Default(ConfigSchema, input);
-  const problems = [...Value.Errors(ConfigSchema, config)].map((e) => {
-    const missing = (e.params as { requiredProperties?: string[] }).requiredProperties;
-    return `${e.instancePath.replace(/^\//, '') || missing?.join(', ') || '(config)'}: ${e.message}`;
-  });
-  if (problems.length)
-    throw new ConfigError(`invalid configuration:\n  ${[...new Set(problems)].join('\n  ')}`);
-  return config as Config;
+  const { value, problems } = readEnv(ConfigSchema, env);
+  assertNoProblems(problems);
+  return value as Config;
 }

@@ -1,4 +1,7 @@
+export { assertNoProblems, ConfigError, readEnv } from './config.ts';
+export { httpMetrics } from './metrics.ts';
 export type { Migration, MigrationSet } from './migrate.ts';
 export { loadMigrations, migrate } from './migrate.ts';
 export type { Problem, ProblemOptions } from './problems.ts';
 export { problemDetails, sendProblem } from './problems.ts';
+export { isDependencyDown } from './unavailable.ts';

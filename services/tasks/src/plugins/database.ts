@@ -1,6 +1,7 @@
 // Pools (primary + one per replica, all through PgBouncer), the read router and the consistency tokens.
 // Routes use `app.db.read(owner, token, fn)` and `app.db.write(owner, fn)`; they never pick a pool.
 import { formatLsn, maxLsn, parseLsn } from '@taskfleet/events';
+import { isDependencyDown } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -45,12 +46,7 @@ declare module 'fastify' {
   }
 }
 
-// Pool exhaustion, PgBouncer's query_wait_timeout, statement timeouts, lost connections: the service
-// is overloaded or a dependency is down — a 503 the client may retry, never a 500.
-const UNAVAILABLE =
-  /timeout exceeded when trying to connect|Connection terminated|ECONNREFUSED|canceling statement due to statement timeout|query_wait_timeout|server login has been failing|no more connections allowed|Query read timeout/i;
-const asUnavailable = (err: unknown) =>
-  err instanceof Error && UNAVAILABLE.test(err.message) ? new TasksErrors.UNAVAILABLE() : err;
+const asUnavailable = (err: unknown) => (isDependencyDown(err) ? new TasksErrors.UNAVAILABLE() : err);
 
 export default fp(
   async (app) => {

@@ -1,17 +1,11 @@
-// Prometheus metrics at /metrics, on a registry of this app's own (tests build several apps per process).
+// The task service's own metrics, on the registry of the shared HTTP metrics (served at /metrics).
+import { httpMetrics } from '@taskfleet/service';
 import fp from 'fastify-plugin';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 function createMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    httpDuration: new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'HTTP request duration by method, route and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers,
-    }),
     dbReads: new Counter({
       name: 'tasks_db_reads_total',
       help: 'Reads by where they ran (replica | primary) and why the primary, when it was',
@@ -102,30 +96,13 @@ export type Metrics = ReturnType<typeof createMetrics>;
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics;
-    metricsRegistry: Registry;
   }
 }
 
 export default fp(
   async (app) => {
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry });
-    const metrics = createMetrics(registry);
-    app.decorate('metrics', metrics);
-    app.decorate('metricsRegistry', registry);
-    app.addHook('onResponse', async (request, reply) => {
-      // The route pattern, never the raw URL: label values must stay bounded.
-      const route = request.routeOptions.url ?? 'unmatched';
-      metrics.httpDuration.observe(
-        { method: request.method, route, status_code: reply.statusCode },
-        reply.elapsedTime / 1000,
-      );
-    });
-    // Scraped every few seconds: not worth a log line each time.
-    app.get('/metrics', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
-      reply.type(registry.contentType);
-      return registry.metrics();
-    });
+    await app.register(httpMetrics);
+    app.decorate('metrics', createMetrics(app.metricsRegistry));
   },
   { name: 'metrics' },
 );

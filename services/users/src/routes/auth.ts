@@ -1,0 +1,116 @@
+// /v1/auth/*: register, login, refresh (rotating), logout. Answers never tell whether an email has an
+// account: registering a taken address looks like a success (the account is not touched), and a login
+// with an unknown address costs the same password check as a wrong password.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import { UsersErrors } from '../errors.ts';
+import { Credentials, Login, RefreshRequest, Registered, TokenPair } from '../schemas.ts';
+import {
+  createUser,
+  findByEmail,
+  revokeFamilyOf,
+  rotate,
+  startFamily,
+  updatePasswordHash,
+} from '../users-repository.ts';
+
+const problem = { 'application/problem+json': {} };
+
+const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { config, db, hasher, issuer, dependency } = app.users;
+  const { authEvents } = app;
+
+  async function tokens(reply: FastifyReply, userId: string, refreshToken: string) {
+    reply.header('cache-control', 'no-store');
+    return {
+      accessToken: await issuer.accessToken(userId),
+      tokenType: 'Bearer' as const,
+      expiresIn: issuer.ttlSeconds,
+      refreshToken,
+    };
+  }
+
+  app.post(
+    '/v1/auth/register',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an account',
+        body: Credentials,
+        response: { 201: Registered, '4xx': problem },
+      },
+    },
+    async (request, reply) => {
+      const email = request.body.email.trim();
+      const passwordHash = await dependency(hasher.hash(request.body.password));
+      const created = await dependency(createUser(db, { id: crypto.randomUUID(), email, passwordHash }));
+      authEvents.inc({ event: 'register', outcome: created ? 'created' : 'email_taken' });
+      return reply.code(201).header('cache-control', 'no-store').send({ email });
+    },
+  );
+
+  app.post(
+    '/v1/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Log in',
+        body: Login,
+        response: { 200: TokenPair, '4xx': problem },
+      },
+    },
+    async (request, reply) => {
+      const { email, password } = request.body;
+      const user = await dependency(findByEmail(db, email.trim()));
+      const ok = await dependency(hasher.verify(user?.passwordHash, password));
+      if (!ok || !user) {
+        authEvents.inc({ event: 'login', outcome: 'rejected' });
+        throw new UsersErrors.INVALID_CREDENTIALS();
+      }
+      if (hasher.needsRehash(user.passwordHash))
+        await dependency(updatePasswordHash(db, user.id, await hasher.hash(password)));
+      const refreshToken = await dependency(startFamily(db, user.id, config.REFRESH_TOKEN_TTL_DAYS));
+      authEvents.inc({ event: 'login', outcome: 'ok' });
+      return tokens(reply, user.id, refreshToken);
+    },
+  );
+
+  app.post(
+    '/v1/auth/refresh',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Trade a refresh token for a new pair (the old one stops working)',
+        body: RefreshRequest,
+        response: { 200: TokenPair, '4xx': problem },
+      },
+    },
+    async (request, reply) => {
+      const result = await dependency(rotate(db, request.body.refreshToken, config.REFRESH_TOKEN_TTL_DAYS));
+      authEvents.inc({ event: 'refresh', outcome: result.outcome });
+      if (result.outcome === 'reused')
+        request.log.warn('a used refresh token was presented again: its whole family is revoked');
+      if (result.outcome !== 'rotated') throw new UsersErrors.INVALID_REFRESH_TOKEN();
+      return tokens(reply, result.userId, result.token);
+    },
+  );
+
+  app.post(
+    '/v1/auth/logout',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'End the session of this refresh token (every token of its family)',
+        body: RefreshRequest,
+        response: { 204: { type: 'null' }, '4xx': problem },
+      },
+    },
+    async (request, reply) => {
+      await dependency(revokeFamilyOf(db, request.body.refreshToken));
+      authEvents.inc({ event: 'logout', outcome: 'ok' });
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+export default authRoutes;

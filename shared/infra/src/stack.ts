@@ -16,7 +16,7 @@ import { startPrometheus, writeTargets } from './components/prometheus.ts';
 import { amqpUrl, startRabbitmq } from './components/rabbitmq.ts';
 import { startRedis } from './components/redis.ts';
 import type { ServiceReplica } from './components/services.ts';
-import { devKeys, migrateTasks, startServiceReplica } from './components/services.ts';
+import { devKeys, migrateServices, startServiceReplica } from './components/services.ts';
 import type { StartContext } from './context.ts';
 import { stackEnv } from './env.ts';
 import { freePorts, isPortFree } from './ports.ts';
@@ -60,6 +60,8 @@ const OFFSETS = {
   tasks1: 100,
   tasks2: 101,
   worker1: 110,
+  users1: 120,
+  users2: 121,
 } as const;
 type PortName = keyof typeof OFFSETS;
 const PORT_NAMES = Object.keys(OFFSETS) as PortName[];
@@ -229,19 +231,28 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
     ]);
     await rabbit.ready;
     if (opts.services) {
+      const replica = (service: string, index: number, port: number) => ({
+        service,
+        index,
+        host: HOST,
+        port,
+        entry: `services/${service}/src/server.ts`,
+      });
       const replicas: (ServiceReplica & { entry: string })[] = [
-        { service: 'tasks', index: 1, host: HOST, port: ports.tasks1, entry: 'services/tasks/src/server.ts' },
-        { service: 'tasks', index: 2, host: HOST, port: ports.tasks2, entry: 'services/tasks/src/server.ts' },
-        {
-          service: 'worker',
-          index: 1,
-          host: HOST,
-          port: ports.worker1,
-          entry: 'services/worker/src/server.ts',
-        },
+        replica('tasks', 1, ports.tasks1),
+        replica('tasks', 2, ports.tasks2),
+        replica('worker', 1, ports.worker1),
+        replica('users', 1, ports.users1),
+        replica('users', 2, ports.users2),
       ];
-      const env = { ...stackEnv(state), AUTH_JWKS: devKeys(opts.dir).jwks, LOG_LEVEL: 'info' };
-      await migrateTasks(ctx, env);
+      const keys = devKeys(opts.dir);
+      const env = {
+        ...stackEnv(state),
+        AUTH_JWKS: keys.jwks,
+        AUTH_SIGNING_KEYS: JSON.stringify({ keys: [keys.privateJwk] }),
+        LOG_LEVEL: 'info',
+      };
+      await migrateServices(ctx, env);
       await allSettledOrThrow(replicas.map(({ entry, ...r }) => startServiceReplica(ctx, r, entry, env)));
       state.endpoints.services = replicas.map(({ entry: _, ...r }) => r);
       writeState(state);

@@ -80,6 +80,8 @@ describe('make up / status / down (native stack)', () => {
       'redis',
       'tasks-1',
       'tasks-2',
+      'users-1',
+      'users-2',
       'worker-1',
     ]);
     expect(status.components.every((c) => c.alive)).toBe(true);
@@ -106,6 +108,29 @@ describe('make up / status / down (native stack)', () => {
     const { id } = (await created.json()) as { id: string };
     const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
     expect(read.status).toBe(200);
+    // A real account: registered on one users replica, logged in on the other; its access token is
+    // accepted by the task service.
+    const account = { email: `native-${Date.now()}@example.test`, password: 'correct horse battery staple' };
+    const registered = await fetch(`http://127.0.0.1:${base + 120}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(account),
+    });
+    expect(registered.status).toBe(201);
+    const login = await fetch(`http://127.0.0.1:${base + 121}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(account),
+    });
+    expect(login.status).toBe(200);
+    const { accessToken } = (await login.json()) as { accessToken: string };
+    const mine = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'after a real login' }),
+    });
+    expect(mine.status).toBe(201);
+
     // The worker relays the write's event: the outbox drains.
     await waitFor(
       'the worker to publish the event',
@@ -124,8 +149,8 @@ describe('make up / status / down (native stack)', () => {
       return body.data.result[0]?.value[1];
     };
     await waitFor(
-      'prometheus to scrape both task replicas and the worker',
-      async () => (await up('tasks')) === '2' && (await up('worker')) === '1',
+      'prometheus to scrape every service replica',
+      async () => (await up('tasks')) === '2' && (await up('users')) === '2' && (await up('worker')) === '1',
       { timeoutMs: 20_000, intervalMs: 500 },
     );
 

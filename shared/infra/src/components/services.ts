@@ -23,9 +23,9 @@ export const AUTH_ISSUER = 'taskfleet-users';
 export const AUTH_AUDIENCE = 'taskfleet-api';
 
 /**
- * Until the users service issues tokens, the native stack has a development signing key of its own
- * (auth/ in the stack dir, mode 0600, never in the repo): the services verify with its JWKS, and
- * `taskfleet-stack token` mints access tokens with it. Local use only.
+ * The native stack's signing key (auth/ in the stack dir, mode 0600, never in the repo): the users
+ * service signs access tokens with it, the other services verify with its public JWKS, and
+ * `taskfleet-stack token` mints tokens with it for trying the API. Generated at first start; local use only.
  */
 export function devKeys(dir: string): { jwks: string; privateJwk: Record<string, unknown> } {
   const authDir = join(dir, 'auth');
@@ -59,12 +59,18 @@ export async function mintDevToken(dir: string, userId: string, ttlSeconds = 360
 
 const NODE_ARGS = ['--conditions=@taskfleet/source'];
 
-/** Run the task service's migrations once (not by every replica at start-up). */
-export async function migrateTasks(ctx: StartContext, env: Record<string, string>): Promise<void> {
-  const out = await run(process.execPath, [...NODE_ARGS, repoPath('services/tasks/src/migrate-cli.ts')], {
-    env: { ...process.env, ...env },
-  });
-  ctx.progress(out.trim().split('\n').at(-1) ?? 'tasks migrated');
+/** Run each service's migrations once (not by every replica at start-up), one service after the other. */
+export async function migrateServices(ctx: StartContext, env: Record<string, string>): Promise<void> {
+  for (const service of ['tasks', 'users']) {
+    const out = await run(
+      process.execPath,
+      [...NODE_ARGS, repoPath(`services/${service}/src/migrate-cli.ts`)],
+      {
+        env: { ...process.env, ...env },
+      },
+    );
+    ctx.progress(out.trim().split('\n').at(-1) ?? `${service} migrated`);
+  }
 }
 
 export async function startServiceReplica(

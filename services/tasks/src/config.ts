@@ -1,12 +1,9 @@
 // The task service's configuration: read from the environment once, validated as a whole (every
 // problem reported in one error), then only read from the decorated `app.config`.
 
-import { assertNoProblems, readEnv } from '@taskfleet/service';
+import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-
-const Int = (min: number, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
-  Type.Integer({ minimum: min, maximum: max, default: fallback });
 
 export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),

@@ -1,17 +1,11 @@
 // The task service process: configuration, logging, graceful shutdown, listen. Everything else is in
 // app.ts.
+import { configOrExit } from '@taskfleet/service';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`tasks: ${err.message}\n`);
-  process.exit(2);
-}
+const config = configOrExit('tasks', loadConfig);
 
 const app = await buildApp(config, {
   logger: {

@@ -1,16 +1,10 @@
 // The users service process: configuration, logging, graceful shutdown, listen.
+import { configOrExit } from '@taskfleet/service';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`users: ${err.message}\n`);
-  process.exit(2);
-}
+const config = configOrExit('users', loadConfig);
 
 const app = await buildApp(config, {
   logger: {

@@ -1,10 +1,8 @@
 // The worker's configuration, validated once (every problem in one error).
 
-import { assertNoProblems, readEnv } from '@taskfleet/service';
+import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
-
-const Int = (min: number, fallback: number) => Type.Integer({ minimum: min, default: fallback });
 
 export const ConfigSchema = Type.Object({
   HOST: Type.String({ default: '127.0.0.1' }),

@@ -1,15 +1,9 @@
+import { configOrExit } from '@taskfleet/service';
 import closeWithGrace from 'close-with-grace';
 import { buildWorker } from './app.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { loadConfig } from './config.ts';
 
-let config: ReturnType<typeof loadConfig>;
-try {
-  config = loadConfig();
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`worker: ${err.message}\n`);
-  process.exit(2);
-}
+const config = configOrExit('worker', loadConfig);
 const { app, maintain } = await buildWorker(config, { logger: { level: config.LOG_LEVEL } });
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'fatal error, shutting down');

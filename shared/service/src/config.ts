@@ -2,6 +2,7 @@
 // defaults applied, and every problem collected, so a service can add its own cross-field checks and
 // fail with one message that lists them all.
 import type { TObject } from 'typebox';
+import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 
 export class ConfigError extends Error {
@@ -26,4 +27,19 @@ export function readEnv(schema: TObject, env: NodeJS.ProcessEnv): { value: unkno
 /** Throw one ConfigError listing every problem, if there is any. */
 export function assertNoProblems(problems: string[]): void {
   if (problems.length) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+}
+
+/** An integer setting with a default and bounds. */
+export const Int = (min: number, fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  Type.Integer({ minimum: min, maximum: max, default: fallback });
+
+/** A service process's configuration, or exit 2 with every problem on stderr (no stack trace). */
+export function configOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${service}: ${err.message}\n`);
+    process.exit(2);
+  }
 }

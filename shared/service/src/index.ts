@@ -1,4 +1,4 @@
-export { assertNoProblems, ConfigError, readEnv } from './config.ts';
+export { assertNoProblems, ConfigError, configOrExit, Int, readEnv } from './config.ts';
 export { httpMetrics } from './metrics.ts';
 export type { Migration, MigrationSet } from './migrate.ts';
 export { loadMigrations, migrate } from './migrate.ts';

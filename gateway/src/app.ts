@@ -1,0 +1,127 @@
+// Builds the gateway's Fastify app: the public API's one entry point behind nginx. It routes
+// /v1/tasks* to the task service (after verifying the caller's access token) and /v1/auth*,
+// /v1/users*, /.well-known/jwks.json to the users service, over pooled keep-alive connections to every
+// replica of each.
+import { httpMetrics, problemDetails } from '@taskfleet/service';
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import Fastify from 'fastify';
+import { Counter, Gauge } from 'prom-client';
+import { TokenVerifier } from './auth.ts';
+import type { Config } from './config.ts';
+import { baseUrls } from './config.ts';
+import { GatewayErrors } from './errors.ts';
+import { forward } from './proxy.ts';
+import { UpstreamGroup } from './upstreams.ts';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+export interface Gateway {
+  tasks: UpstreamGroup;
+  users: UpstreamGroup;
+  shuttingDown: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: Gateway;
+  }
+}
+
+export async function buildGateway(
+  config: Config,
+  opts: { logger?: FastifyServerOptions['logger'] } = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit: config.BODY_LIMIT,
+    // Keep the caller's request id when it is a sane one (nginx sets it), else make one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
+    },
+    // Behind nginx only: the client address comes from its X-Forwarded-For, and from nobody else.
+    trustProxy: ['127.0.0.1', '::1'],
+  });
+  await app.register(problemDetails, { prefix: 'GATEWAY', bodyLimit: config.BODY_LIMIT });
+  await app.register(httpMetrics);
+  const upstreamRequests = new Counter({
+    name: 'gateway_upstream_requests_total',
+    help: 'Requests to upstream services by outcome (ok, retried on another replica, failed)',
+    labelNames: ['service', 'outcome'],
+    registers: [app.metricsRegistry],
+  });
+  const onError = (err: Error) => app.log.warn({ err }, 'resolving upstreams failed');
+  const group = (service: string, list: string) =>
+    new UpstreamGroup({
+      service,
+      baseUrls: baseUrls(list),
+      resolveIntervalMs: config.RESOLVE_INTERVAL_MS,
+      connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
+      breaker: { failures: config.BREAKER_FAILURES, openMs: config.BREAKER_OPEN_MS },
+      onError,
+    });
+  const gateway: Gateway = {
+    tasks: group('tasks', config.TASKS_UPSTREAMS),
+    users: group('users', config.USERS_UPSTREAMS),
+    shuttingDown: false,
+  };
+  app.decorate('gateway', gateway);
+  await Promise.all([gateway.tasks.start(), gateway.users.start()]);
+  new Gauge({
+    name: 'gateway_upstream_open_circuits',
+    help: 'Replicas whose circuit breaker is open (skipped), by service',
+    labelNames: ['service'],
+    registers: [app.metricsRegistry],
+    collect() {
+      for (const g of [gateway.tasks, gateway.users])
+        this.set({ service: g.service }, g.upstreams.filter((u) => u.state === 'open').length);
+    },
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all([gateway.tasks.close(), gateway.users.close()]);
+  });
+
+  // Bodies are forwarded as they came (the services validate them); only their size is checked here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const proxyOptions = {
+    retries: config.RETRIES,
+    timeoutMs: config.UPSTREAM_TIMEOUT_MS,
+    onAttempt: (service: string, outcome: 'ok' | 'retried' | 'failed') =>
+      upstreamRequests.inc({ service, outcome }),
+  };
+  const verifier = new TokenVerifier({
+    users: gateway.users,
+    issuer: config.AUTH_ISSUER,
+    audience: config.AUTH_AUDIENCE,
+    cacheSeconds: config.JWKS_CACHE_SECONDS,
+  });
+
+  async function authenticate(request: FastifyRequest): Promise<void> {
+    const match = /^Bearer ([\w-]+\.[\w-]+\.[\w-]+)$/.exec(request.headers.authorization ?? '');
+    if (!match) throw new GatewayErrors.UNAUTHORIZED('send a bearer access token');
+    const subject = await verifier.subject(match[1]!);
+    if (!subject) throw new GatewayErrors.UNAUTHORIZED('invalid or expired token');
+  }
+  const toTasks = (request: FastifyRequest, reply: FastifyReply) =>
+    forward(request, reply, gateway.tasks, proxyOptions);
+  const toUsers = (request: FastifyRequest, reply: FastifyReply) =>
+    forward(request, reply, gateway.users, proxyOptions);
+  const ALL = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
+
+  app.route({ method: [...ALL], url: '/v1/tasks', preHandler: authenticate, handler: toTasks });
+  app.route({ method: [...ALL], url: '/v1/tasks/*', preHandler: authenticate, handler: toTasks });
+  app.route({ method: [...ALL], url: '/v1/auth/*', handler: toUsers });
+  app.route({ method: [...ALL], url: '/v1/users/*', handler: toUsers });
+  app.get('/.well-known/jwks.json', toUsers);
+
+  app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
+  app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+    const available = (g: UpstreamGroup) => g.upstreams.filter((u) => u.state !== 'open').length;
+    const checks = { tasks: available(gateway.tasks), users: available(gateway.users) };
+    const ready = !gateway.shuttingDown && checks.tasks > 0 && checks.users > 0;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+  return app;
+}

@@ -1,0 +1,52 @@
+// The gateway's configuration: read from the environment once, validated as a whole.
+import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
+import type { Static } from 'typebox';
+import { Type } from 'typebox';
+
+export const ConfigSchema = Type.Object({
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Int(0, 3400, 65_535),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  /**
+   * Where each service runs: comma-separated base URLs. A host name is resolved to all its addresses
+   * (compose and Swarm DNS give one per replica) and re-resolved every RESOLVE_INTERVAL_MS, so scaling
+   * a service needs no gateway restart.
+   */
+  TASKS_UPSTREAMS: Type.String({ minLength: 1 }),
+  USERS_UPSTREAMS: Type.String({ minLength: 1 }),
+  RESOLVE_INTERVAL_MS: Int(100, 5_000),
+  /** Connecting to a replica; past it, the next replica is tried. */
+  CONNECT_TIMEOUT_MS: Int(10, 1_000),
+  /** Waiting for a replica's response headers. */
+  UPSTREAM_TIMEOUT_MS: Int(10, 10_000),
+  /** Further attempts on other replicas for idempotent requests (and for any request never sent). */
+  RETRIES: Int(0, 2, 10),
+  /** Consecutive failures that open a replica's circuit, and how long it stays open. */
+  BREAKER_FAILURES: Int(1, 5),
+  BREAKER_OPEN_MS: Int(100, 5_000),
+  AUTH_ISSUER: Type.String({ default: 'taskfleet-users' }),
+  AUTH_AUDIENCE: Type.String({ default: 'taskfleet-api' }),
+  /** How long the users service's JWKS is trusted before it is fetched again. */
+  JWKS_CACHE_SECONDS: Int(1, 300),
+  BODY_LIMIT: Int(1024, 131_072, 10_485_760),
+});
+export type Config = Static<typeof ConfigSchema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const { value, problems } = readEnv(ConfigSchema, env);
+  const config = value as Config;
+  for (const key of ['TASKS_UPSTREAMS', 'USERS_UPSTREAMS'] as const) {
+    for (const url of baseUrls(config[key] ?? '')) {
+      if (!/^http:\/\/[^/]+$/.test(url))
+        problems.push(`${key}: "${url}" must be http://host:port with no path`);
+    }
+  }
+  assertNoProblems(problems);
+  return config;
+}
+
+export const baseUrls = (list: string) =>
+  list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);

@@ -1,0 +1,22 @@
+// Every error the gateway itself answers with (docs/errors.md). Errors of the services behind it pass
+// through unchanged, with their own codes.
+import createError from '@fastify/error';
+
+export const GatewayErrors = {
+  VALIDATION: createError('GATEWAY_ERR_VALIDATION', '%s', 400),
+  MALFORMED_JSON: createError('GATEWAY_ERR_MALFORMED_JSON', 'the request body is not valid JSON', 400),
+  UNAUTHORIZED: createError('GATEWAY_ERR_UNAUTHORIZED', '%s', 401),
+  ROUTE_NOT_FOUND: createError('GATEWAY_ERR_ROUTE_NOT_FOUND', 'no such route: %s %s', 404),
+  BODY_TOO_LARGE: createError('GATEWAY_ERR_BODY_TOO_LARGE', 'the request body is larger than %s bytes', 413),
+  UNSUPPORTED_MEDIA_TYPE: createError('GATEWAY_ERR_UNSUPPORTED_MEDIA_TYPE', 'send application/json', 415),
+  BAD_GATEWAY: createError('GATEWAY_ERR_BAD_GATEWAY', 'the %s service failed to answer', 502),
+  UPSTREAM_UNAVAILABLE: createError(
+    'GATEWAY_ERR_UPSTREAM_UNAVAILABLE',
+    'no replica of the %s service is available; retry later',
+    503,
+  ),
+  UPSTREAM_TIMEOUT: createError('GATEWAY_ERR_UPSTREAM_TIMEOUT', 'the %s service did not answer in time', 504),
+  INTERNAL: createError('GATEWAY_ERR_INTERNAL', 'internal error', 500),
+} as const;
+
+export const GATEWAY_ERROR_CODES = Object.values(GatewayErrors).map((E) => new E('', '').code);

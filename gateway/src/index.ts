@@ -1,0 +1,2 @@
+export { buildGateway } from './app.ts';
+export { loadConfig } from './config.ts';

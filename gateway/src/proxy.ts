@@ -1,0 +1,108 @@
+// Forwarding one request to a replica of a service. Idempotent requests (GET, HEAD, OPTIONS, PUT,
+// DELETE) that fail — connection refused or reset, timeout, or a 502/503/504 from the replica — are
+// tried again on another replica, up to `retries` times. A POST is tried again only when it provably
+// never reached a replica (the connection could not be made); otherwise the client decides, with its
+// Idempotency-Key. The body is buffered by Fastify (bounded by BODY_LIMIT), which is what makes a retry
+// possible.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Dispatcher } from 'undici';
+import { GatewayErrors } from './errors.ts';
+import type { Upstream, UpstreamGroup } from './upstreams.ts';
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
+// Hop-by-hop headers (RFC 9110 §7.6.1) and those the gateway sets itself.
+const DROP_REQUEST = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'content-length',
+  'x-request-id',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+]);
+const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade']);
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+/** Errors raised before any byte of the request left: safe to retry whatever the method. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export interface ProxyOptions {
+  retries: number;
+  timeoutMs: number;
+  onAttempt: (service: string, outcome: 'ok' | 'retried' | 'failed') => void;
+}
+
+export async function forward(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  group: UpstreamGroup,
+  opts: ProxyOptions,
+): Promise<FastifyReply> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value;
+  }
+  headers['x-request-id'] = request.id;
+  const forwardedFor = request.headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${request.ip}` : request.ip;
+  headers['x-forwarded-proto'] = request.protocol;
+  const body = request.body === undefined ? undefined : (request.body as Buffer);
+  const idempotent = IDEMPOTENT.has(request.method);
+
+  const tried = new Set<Upstream>();
+  let lastError: 'unavailable' | 'bad_gateway' | 'timeout' = 'unavailable';
+  for (let attempt = 0; attempt <= opts.retries; attempt++) {
+    const upstream = group.pick(tried);
+    if (!upstream) break;
+    tried.add(upstream);
+    upstream.begin();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await upstream.pool.request({
+        method: request.method as Dispatcher.HttpMethod,
+        path: request.url,
+        headers,
+        body,
+        headersTimeout: opts.timeoutMs,
+        bodyTimeout: opts.timeoutMs,
+      });
+    } catch (err) {
+      upstream.failed();
+      const code = (err as { code?: string }).code ?? '';
+      lastError =
+        code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : NOT_SENT.has(code) ? 'unavailable' : 'bad_gateway';
+      request.log.warn({ upstream: upstream.origin, code }, 'upstream request failed');
+      if (idempotent || NOT_SENT.has(code)) {
+        opts.onAttempt(group.service, 'retried');
+        continue;
+      }
+      break;
+    }
+    if (RETRYABLE_STATUS.has(response.statusCode) && idempotent && attempt < opts.retries) {
+      upstream.failed();
+      await response.body.dump();
+      opts.onAttempt(group.service, 'retried');
+      lastError = 'unavailable';
+      continue;
+    }
+    if (RETRYABLE_STATUS.has(response.statusCode)) upstream.failed();
+    else upstream.succeeded();
+    opts.onAttempt(group.service, 'ok');
+    reply.code(response.statusCode);
+    for (const [name, value] of Object.entries(response.headers)) {
+      if (value !== undefined && !DROP_RESPONSE.has(name)) reply.header(name, value);
+    }
+    return reply.send(response.body);
+  }
+  opts.onAttempt(group.service, 'failed');
+  if (lastError === 'timeout') throw new GatewayErrors.UPSTREAM_TIMEOUT(group.service);
+  if (lastError === 'bad_gateway') throw new GatewayErrors.BAD_GATEWAY(group.service);
+  throw new GatewayErrors.UPSTREAM_UNAVAILABLE(group.service);
+}

@@ -1,0 +1,143 @@
+// The replicas of one service, as the gateway sees them. Each configured base URL is resolved to every
+// address its host name has (compose and Swarm DNS: one per replica) and re-resolved periodically, so
+// replicas that appear are used and replicas that vanish are dropped. Each replica has a keep-alive
+// connection pool and a circuit breaker: after `failures` consecutive failures it is skipped for
+// `openMs`, then one trial request decides (half-open). Requests go to the replica with the fewest in
+// flight (ties broken at random) — least-outstanding adapts to a slow replica, round-robin does not.
+import { lookup } from 'node:dns/promises';
+import { Pool } from 'undici';
+
+export interface BreakerOptions {
+  failures: number;
+  openMs: number;
+}
+
+export class Upstream {
+  readonly origin: string;
+  readonly pool: Pool;
+  inflight = 0;
+  private consecutiveFailures = 0;
+  private openUntil = 0;
+  private trialInFlight = false;
+  private readonly breaker: BreakerOptions;
+
+  constructor(origin: string, pool: Pool, breaker: BreakerOptions) {
+    this.origin = origin;
+    this.pool = pool;
+    this.breaker = breaker;
+  }
+
+  /** 'closed': use; 'open': skip; 'half-open': one trial request may go. */
+  get state(): 'closed' | 'open' | 'half-open' {
+    if (this.consecutiveFailures < this.breaker.failures) return 'closed';
+    return Date.now() < this.openUntil ? 'open' : 'half-open';
+  }
+
+  available(): boolean {
+    const state = this.state;
+    return state === 'closed' || (state === 'half-open' && !this.trialInFlight);
+  }
+
+  begin(): void {
+    this.inflight++;
+    if (this.state === 'half-open') this.trialInFlight = true;
+  }
+
+  succeeded(): void {
+    this.inflight--;
+    this.trialInFlight = false;
+    this.consecutiveFailures = 0;
+  }
+
+  failed(): void {
+    this.inflight--;
+    this.trialInFlight = false;
+    this.consecutiveFailures++;
+    if (this.consecutiveFailures >= this.breaker.failures) this.openUntil = Date.now() + this.breaker.openMs;
+  }
+}
+
+export interface GroupOptions {
+  service: string;
+  baseUrls: string[];
+  resolveIntervalMs: number;
+  connectTimeoutMs: number;
+  breaker: BreakerOptions;
+  onError: (err: Error) => void;
+}
+
+export class UpstreamGroup {
+  readonly service: string;
+  private members = new Map<string, Upstream>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly opts: GroupOptions;
+
+  constructor(opts: GroupOptions) {
+    this.opts = opts;
+    this.service = opts.service;
+  }
+
+  get upstreams(): Upstream[] {
+    return [...this.members.values()];
+  }
+
+  /** Resolve now, then keep resolving in the background. */
+  async start(): Promise<void> {
+    await this.resolve();
+    this.timer = setInterval(
+      () => void this.resolve().catch((err) => this.opts.onError(err as Error)),
+      this.opts.resolveIntervalMs,
+    );
+    this.timer.unref();
+  }
+
+  async resolve(): Promise<void> {
+    const origins = new Set<string>();
+    for (const base of this.opts.baseUrls) {
+      const url = new URL(base);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      try {
+        for (const { address, family } of await lookup(host, { all: true })) {
+          origins.add(`http://${family === 6 ? `[${address}]` : address}:${url.port || 80}`);
+        }
+      } catch (err) {
+        // A name that doesn't resolve right now (all replicas gone): keep what we had for it.
+        this.opts.onError(err as Error);
+        for (const origin of this.members.keys()) origins.add(origin);
+      }
+    }
+    for (const origin of origins) {
+      if (!this.members.has(origin)) {
+        const pool = new Pool(origin, {
+          connections: 64,
+          pipelining: 1,
+          keepAliveTimeout: 30_000,
+          connect: { timeout: this.opts.connectTimeoutMs },
+        });
+        this.members.set(origin, new Upstream(origin, pool, this.opts.breaker));
+      }
+    }
+    for (const [origin, member] of this.members) {
+      if (!origins.has(origin)) {
+        this.members.delete(origin);
+        void member.pool.close().catch(() => {}); // lets its in-flight requests finish
+      }
+    }
+  }
+
+  /** The replica for the next attempt, never one in `tried`; undefined when none is available. */
+  pick(tried: ReadonlySet<Upstream>): Upstream | undefined {
+    let best: Upstream[] = [];
+    for (const member of this.members.values()) {
+      if (tried.has(member) || !member.available()) continue;
+      if (best.length === 0 || member.inflight < best[0]!.inflight) best = [member];
+      else if (member.inflight === best[0]!.inflight) best.push(member);
+    }
+    return best[Math.floor(Math.random() * best.length)];
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await Promise.all(this.upstreams.map((u) => u.pool.close().catch(() => {})));
+  }
+}

@@ -1,0 +1,266 @@
+// The gateway in front of real replicas: two task-service and two users-service instances listening on
+// 127.0.0.1 (against the real Postgres, PgBouncer, Redis and RabbitMQ of the test stack), and the
+// gateway talking to them over HTTP, as in production.
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { repoPath } from '@taskfleet/infra';
+import { build as buildTasks } from '@taskfleet/tasks/testing';
+import { buildUsers } from '@taskfleet/users/testing';
+import type { FastifyInstance } from 'fastify';
+import { decodeJwt, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildGateway } from '../src/app.ts';
+import { loadConfig } from '../src/config.ts';
+import { GATEWAY_ERROR_CODES, GatewayErrors } from '../src/errors.ts';
+
+let tasks: FastifyInstance[] = [];
+let users: FastifyInstance[] = [];
+let gateway: FastifyInstance;
+let base: string;
+
+async function listen(app: FastifyInstance): Promise<string> {
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+}
+async function startGateway(taskUrls: string[], userUrls: string[], env: Record<string, string> = {}) {
+  const app = await buildGateway(
+    loadConfig({
+      TASKS_UPSTREAMS: taskUrls.join(','),
+      USERS_UPSTREAMS: userUrls.join(','),
+      LOG_LEVEL: 'silent',
+      BREAKER_OPEN_MS: '500',
+      ...env,
+    }),
+  );
+  return { app, url: await listen(app) };
+}
+
+beforeAll(async () => {
+  users = [await buildUsers(), await buildUsers()];
+  const userUrls = await Promise.all(users.map(listen));
+  const jwks = (await users[0]!.inject({ method: 'GET', url: '/.well-known/jwks.json' })).body;
+  tasks = [await buildTasks({ AUTH_JWKS: jwks }), await buildTasks({ AUTH_JWKS: jwks })];
+  const taskUrls = await Promise.all(tasks.map(listen));
+  ({ app: gateway, url: base } = await startGateway(taskUrls, userUrls));
+});
+afterAll(async () => {
+  await gateway?.close();
+  await Promise.all([...tasks, ...users].map((a) => a.close()));
+});
+
+const json = (body: unknown, headers: Record<string, string> = {}) => ({
+  body: JSON.stringify(body),
+  headers: { 'content-type': 'application/json', ...headers },
+});
+
+async function account() {
+  const credentials = {
+    email: `gw-${crypto.randomUUID()}@example.test`,
+    password: 'correct horse battery staple',
+  };
+  expect((await fetch(`${base}/v1/auth/register`, { method: 'POST', ...json(credentials) })).status).toBe(
+    201,
+  );
+  const login = await fetch(`${base}/v1/auth/login`, { method: 'POST', ...json(credentials) });
+  expect(login.status).toBe(200);
+  const { accessToken } = (await login.json()) as { accessToken: string };
+  return { auth: { authorization: `Bearer ${accessToken}` }, accessToken };
+}
+
+/** Requests a Fastify app has answered, by its own metrics (http_request_duration_seconds_count). */
+async function served(app: FastifyInstance, route: string): Promise<number> {
+  const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+  return [...text.matchAll(/^http_request_duration_seconds_count\{([^}]*)\} (\d+)/gm)]
+    .filter((m) => m[1]!.includes(`route="${route}"`))
+    .reduce((n, m) => n + Number(m[2]), 0);
+}
+
+describe('routing through the gateway', () => {
+  it('serves the whole flow: register, login, create, read, list, update, delete', async () => {
+    const { auth } = await account();
+    const created = await fetch(`${base}/v1/tasks`, {
+      method: 'POST',
+      ...json({ title: 'via gateway' }, auth),
+    });
+    expect(created.status).toBe(201);
+    const task = (await created.json()) as { id: string; version: number };
+    const read = await fetch(`${base}/v1/tasks/${task.id}`, { headers: auth });
+    expect(read.status).toBe(200);
+    const list = (await (await fetch(`${base}/v1/tasks?limit=5`, { headers: auth })).json()) as {
+      items: { id: string }[];
+    };
+    expect(list.items.map((t) => t.id)).toContain(task.id);
+    const updated = await fetch(`${base}/v1/tasks/${task.id}`, {
+      method: 'PATCH',
+      ...json({ status: 'done' }, { ...auth, 'if-match': read.headers.get('etag')! }),
+    });
+    expect(updated.status).toBe(200);
+    expect((await fetch(`${base}/v1/tasks/${task.id}`, { method: 'DELETE', headers: auth })).status).toBe(
+      204,
+    );
+    expect((await fetch(`${base}/v1/tasks/${task.id}`, { headers: auth })).status).toBe(404);
+    const me = await fetch(`${base}/v1/users/me`, { headers: auth });
+    expect(me.status).toBe(200);
+  });
+
+  it('passes the request id through to the service and back', async () => {
+    const { auth } = await account();
+    const id = `test-${crypto.randomUUID()}`;
+    const res = await fetch(`${base}/v1/tasks/${crypto.randomUUID()}`, {
+      headers: { ...auth, 'x-request-id': id },
+    });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { requestId: string }).requestId).toBe(id); // set by the task service
+  });
+
+  it('balances requests over both task replicas', async () => {
+    const { auth } = await account();
+    const before = await Promise.all(tasks.map((t) => served(t, '/v1/tasks/summary')));
+    await Promise.all(
+      Array.from({ length: 40 }, () =>
+        fetch(`${base}/v1/tasks/summary`, { headers: auth }).then((r) => r.text()),
+      ),
+    );
+    const after = await Promise.all(tasks.map((t) => served(t, '/v1/tasks/summary')));
+    const share = after.map((n, i) => n - before[i]!);
+    expect(share[0]! + share[1]!).toBe(40);
+    expect(Math.min(...share)).toBeGreaterThan(5);
+  });
+
+  it('leaves bodies to the services, but bounds their size and knows its routes', async () => {
+    const { auth } = await account();
+    const malformed = await fetch(`${base}/v1/tasks`, {
+      method: 'POST',
+      body: '{"title":',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
+    expect(malformed.status).toBe(400);
+    expect(((await malformed.json()) as { code: string }).code).toBe('TASKS_ERR_MALFORMED_JSON');
+    const huge = await fetch(`${base}/v1/tasks`, {
+      method: 'POST',
+      ...json({ title: 'x'.repeat(200_000) }, auth),
+    });
+    expect(huge.status).toBe(413);
+    expect(((await huge.json()) as { code: string }).code).toBe('GATEWAY_ERR_BODY_TOO_LARGE');
+    const nowhere = await fetch(`${base}/v2/anything`);
+    expect(nowhere.status).toBe(404);
+    expect(nowhere.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    expect(((await nowhere.json()) as { code: string }).code).toBe('GATEWAY_ERR_ROUTE_NOT_FOUND');
+  });
+});
+
+describe('authentication at the gateway', () => {
+  it('refuses missing, forged, tampered, expired and alg:none tokens before any task replica sees them', async () => {
+    const { accessToken } = await account();
+    const { sub } = decodeJwt(accessToken);
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'test-users-key' })
+      .setSubject(sub!)
+      .setIssuer('taskfleet-users')
+      .setAudience('taskfleet-api')
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA' })
+      .setSubject(sub!)
+      .setIssuer('taskfleet-users')
+      .setAudience('taskfleet-api')
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
+      .sign(privateKey);
+    const [, payload, signature] = accessToken.split('.');
+    const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`;
+    const tampered = `${accessToken.split('.')[0]}.${Buffer.from(JSON.stringify({ ...decodeJwt(accessToken), sub: crypto.randomUUID() })).toString('base64url')}.${signature}`;
+    const before = await Promise.all(tasks.map((t) => served(t, '/v1/tasks')));
+    for (const [name, header] of Object.entries({
+      missing: undefined,
+      forged: `Bearer ${forged}`,
+      tampered: `Bearer ${tampered}`,
+      expired: `Bearer ${expired}`,
+      none: `Bearer ${none}`,
+      basic: 'Basic dXNlcjpwYXNz',
+    })) {
+      const res = await fetch(`${base}/v1/tasks`, { headers: header ? { authorization: header } : {} });
+      expect(res.status, name).toBe(401);
+      expect(((await res.json()) as { code: string }).code, name).toBe('GATEWAY_ERR_UNAUTHORIZED');
+    }
+    const after = await Promise.all(tasks.map((t) => served(t, '/v1/tasks')));
+    expect(after).toEqual(before);
+  });
+});
+
+describe('replicas that fail', () => {
+  it('retries idempotent requests on another replica when one dies mid-stream; POSTs that never left too', async () => {
+    // A gateway of its own over a third task replica that will die, and one that lives.
+    const jwks = (await users[0]!.inject({ method: 'GET', url: '/.well-known/jwks.json' })).body;
+    const doomed = await buildTasks({ AUTH_JWKS: jwks });
+    const doomedUrl = await listen(doomed);
+    const taskUrl = `http://127.0.0.1:${(tasks[0]!.server.address() as AddressInfo).port}`;
+    const userUrls = users.map((u) => `http://127.0.0.1:${(u.server.address() as AddressInfo).port}`);
+    const { app, url } = await startGateway([doomedUrl, taskUrl], userUrls);
+    try {
+      const { auth } = await account();
+      const task = (await (
+        await fetch(`${url}/v1/tasks`, { method: 'POST', ...json({ title: 'survivor' }, auth) })
+      ).json()) as { id: string };
+      const statuses: number[] = [];
+      const stream = (async () => {
+        for (let i = 0; i < 150; i++)
+          statuses.push((await fetch(`${url}/v1/tasks/${task.id}`, { headers: auth })).status);
+      })();
+      await new Promise((r) => setTimeout(r, 100));
+      await doomed.close();
+      await stream;
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      // A POST to the dead replica can't connect: it never left, so it goes to the live one.
+      for (let i = 0; i < 5; i++)
+        expect(
+          (await fetch(`${url}/v1/tasks`, { method: 'POST', ...json({ title: `after ${i}` }, auth) })).status,
+        ).toBe(201);
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      expect(metrics).toMatch(/^gateway_upstream_requests_total\{service="tasks",outcome="retried"\} [1-9]/m);
+    } finally {
+      await app.close();
+      await doomed.close();
+    }
+  });
+
+  it('answers 503 with Retry-After when no replica of a service is left', async () => {
+    const userUrls = users.map((u) => `http://127.0.0.1:${(u.server.address() as AddressInfo).port}`);
+    // Nothing listens on port 1.
+    const { app, url } = await startGateway(['http://127.0.0.1:1'], userUrls, { BREAKER_FAILURES: '1' });
+    try {
+      const { accessToken } = await (async () => {
+        const credentials = {
+          email: `gw-${crypto.randomUUID()}@example.test`,
+          password: 'correct horse battery staple',
+        };
+        await fetch(`${url}/v1/auth/register`, { method: 'POST', ...json(credentials) });
+        return (await (
+          await fetch(`${url}/v1/auth/login`, { method: 'POST', ...json(credentials) })
+        ).json()) as { accessToken: string };
+      })();
+      const res = await fetch(`${url}/v1/tasks`, { headers: { authorization: `Bearer ${accessToken}` } });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBeTruthy();
+      expect(((await res.json()) as { code: string }).code).toBe('GATEWAY_ERR_UPSTREAM_UNAVAILABLE');
+      expect((await fetch(`${url}/health/ready`)).status).toBe(503);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('gateway errors', () => {
+  it('are documented in docs/errors.md with their status', () => {
+    const doc = readFileSync(repoPath('docs/errors.md'), 'utf8');
+    const documented = new Map(
+      [...doc.matchAll(/^\| `(GATEWAY_ERR_\w+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]),
+    );
+    expect([...documented.keys()].sort()).toEqual([...GATEWAY_ERROR_CODES].sort());
+    for (const E of Object.values(GatewayErrors)) {
+      const e = new E('', '');
+      expect(documented.get(e.code), e.code).toBe(e.statusCode);
+    }
+  });
+});

@@ -120,6 +120,7 @@ describe('docker-compose.yml', () => {
       readFileSync(repoPath('prometheus/compose/targets/services/compose.json'), 'utf8'),
     );
     expect(targets).toEqual([
+      { labels: { job: 'gateway' }, targets: ['taskfleet-gateway-1:3000', 'taskfleet-gateway-2:3000'] },
       { labels: { job: 'tasks' }, targets: ['taskfleet-tasks-1:3000', 'taskfleet-tasks-2:3000'] },
       { labels: { job: 'users' }, targets: ['taskfleet-users-1:3000', 'taskfleet-users-2:3000'] },
       { labels: { job: 'worker' }, targets: ['taskfleet-worker-1:3000'] },
@@ -140,6 +141,7 @@ describe('docker-compose.yml', () => {
   it('builds every Node service image from one Dockerfile whose entry points exist', () => {
     const node = services.filter(([, svc]) => svc.build?.args?.PACKAGE);
     expect(node.map(([name]) => name).sort()).toEqual([
+      'gateway',
       'tasks',
       'tasks-migrate',
       'users',

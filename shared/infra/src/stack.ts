@@ -62,6 +62,8 @@ const OFFSETS = {
   worker1: 110,
   users1: 120,
   users2: 121,
+  gateway1: 130,
+  gateway2: 131,
 } as const;
 type PortName = keyof typeof OFFSETS;
 const PORT_NAMES = Object.keys(OFFSETS) as PortName[];
@@ -227,7 +229,18 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
       })(),
       startRedis(ctx, endpoints.redis),
       startPrometheus(ctx, monitoring),
-      startNginx(ctx, { host: HOST, httpPort: ports.nginxHttp, statusPort: ports.nginxStatus, gateways: [] }),
+      startNginx(ctx, {
+        host: HOST,
+        httpPort: ports.nginxHttp,
+        statusPort: ports.nginxStatus,
+        // Known before they start: nginx's passive checks cover the seconds until they answer.
+        gateways: opts.services
+          ? [
+              { host: HOST, port: ports.gateway1 },
+              { host: HOST, port: ports.gateway2 },
+            ]
+          : [],
+      }),
     ]);
     await rabbit.ready;
     if (opts.services) {
@@ -236,7 +249,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
         index,
         host: HOST,
         port,
-        entry: `services/${service}/src/server.ts`,
+        entry: service === 'gateway' ? 'gateway/src/server.ts' : `services/${service}/src/server.ts`,
       });
       const replicas: (ServiceReplica & { entry: string })[] = [
         replica('tasks', 1, ports.tasks1),
@@ -244,12 +257,21 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
         replica('worker', 1, ports.worker1),
         replica('users', 1, ports.users1),
         replica('users', 2, ports.users2),
+        replica('gateway', 1, ports.gateway1),
+        replica('gateway', 2, ports.gateway2),
       ];
+      const urls = (service: string) =>
+        replicas
+          .filter((r) => r.service === service)
+          .map((r) => `http://${r.host}:${r.port}`)
+          .join(',');
       const keys = devKeys(opts.dir);
       const env = {
         ...stackEnv(state),
         AUTH_JWKS: keys.jwks,
         AUTH_SIGNING_KEYS: JSON.stringify({ keys: [keys.privateJwk] }),
+        TASKS_UPSTREAMS: urls('tasks'),
+        USERS_UPSTREAMS: urls('users'),
         LOG_LEVEL: 'info',
       };
       await migrateServices(ctx, env);

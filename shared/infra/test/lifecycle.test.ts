@@ -70,6 +70,8 @@ describe('make up / status / down (native stack)', () => {
     expect(status.components.map((c) => c.name).sort()).toEqual([
       'alertmanager',
       'epmd',
+      'gateway-1',
+      'gateway-2',
       'nginx',
       'pgbouncer',
       'postgres-primary',
@@ -86,8 +88,8 @@ describe('make up / status / down (native stack)', () => {
     ]);
     expect(status.components.every((c) => c.alive)).toBe(true);
     expect(status.components.find((c) => c.name === 'pgbouncer')?.address).toBe(`127.0.0.1:${base + 10}`);
-    const edge = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
-    expect(edge.status).toBe(200);
+    const edgeHealth = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
+    expect(edgeHealth.status).toBe(200);
 
     // The task service runs twice, migrated, behind the stack's PgBouncer: a task written through one
     // replica is read back through the other, with a development token from `taskfleet-stack token`.
@@ -108,23 +110,23 @@ describe('make up / status / down (native stack)', () => {
     const { id } = (await created.json()) as { id: string };
     const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
     expect(read.status).toBe(200);
-    // A real account: registered on one users replica, logged in on the other; its access token is
-    // accepted by the task service.
+    // The whole request path: nginx → gateway → users/tasks. A real account, a real login, a task.
+    const edge = `http://127.0.0.1:${base + 50}`;
     const account = { email: `native-${Date.now()}@example.test`, password: 'correct horse battery staple' };
-    const registered = await fetch(`http://127.0.0.1:${base + 120}/v1/auth/register`, {
+    const registered = await fetch(`${edge}/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(account),
     });
     expect(registered.status).toBe(201);
-    const login = await fetch(`http://127.0.0.1:${base + 121}/v1/auth/login`, {
+    const login = await fetch(`${edge}/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(account),
     });
     expect(login.status).toBe(200);
     const { accessToken } = (await login.json()) as { accessToken: string };
-    const mine = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks`, {
+    const mine = await fetch(`${edge}/v1/tasks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
       body: JSON.stringify({ title: 'after a real login' }),
@@ -150,7 +152,11 @@ describe('make up / status / down (native stack)', () => {
     };
     await waitFor(
       'prometheus to scrape every service replica',
-      async () => (await up('tasks')) === '2' && (await up('users')) === '2' && (await up('worker')) === '1',
+      async () =>
+        (await up('tasks')) === '2' &&
+        (await up('users')) === '2' &&
+        (await up('gateway')) === '2' &&
+        (await up('worker')) === '1',
       { timeoutMs: 20_000, intervalMs: 500 },
     );
 

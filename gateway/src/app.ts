@@ -2,15 +2,18 @@
 // /v1/tasks* to the task service (after verifying the caller's access token) and /v1/auth*,
 // /v1/users*, /.well-known/jwks.json to the users service, over pooled keep-alive connections to every
 // replica of each.
+import rateLimit from '@fastify/rate-limit';
 import { httpMetrics, problemDetails } from '@taskfleet/service';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
+import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
 import { TokenVerifier } from './auth.ts';
 import type { Config } from './config.ts';
 import { baseUrls } from './config.ts';
 import { GatewayErrors } from './errors.ts';
 import { forward } from './proxy.ts';
+import { redisWithLocalFallback } from './rate-limit.ts';
 import { UpstreamGroup } from './upstreams.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -24,6 +27,10 @@ export interface Gateway {
 declare module 'fastify' {
   interface FastifyInstance {
     gateway: Gateway;
+  }
+  interface FastifyRequest {
+    /** The verified user of the access token, when the route requires one. */
+    subject?: string;
   }
 }
 
@@ -103,21 +110,69 @@ export async function buildGateway(
     if (!match) throw new GatewayErrors.UNAUTHORIZED('send a bearer access token');
     const subject = await verifier.subject(match[1]!);
     if (!subject) throw new GatewayErrors.UNAUTHORIZED('invalid or expired token');
+    request.subject = subject;
   }
+
+  // Rate limits run after authentication (preHandler), so a user's budget is keyed by the verified
+  // subject — an unverified one would let anybody spend somebody else's.
+  const redis = new Redis(config.REDIS_URL, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: 100,
+    lazyConnect: true,
+  });
+  redis.on('error', () => {}); // reported through the fallback counter; reconnects by itself
+  // Connected before the first request when Redis is there; without it, start anyway (local limits).
+  await redis.connect().catch(() => {});
+  app.addHook('onClose', async () => {
+    redis.disconnect();
+  });
+  const fallbacks = new Counter({
+    name: 'gateway_rate_limit_fallbacks_total',
+    help: 'Rate-limit decisions taken locally because Redis did not answer',
+    registers: [app.metricsRegistry],
+  });
+  const rejected = new Counter({
+    name: 'gateway_rate_limited_total',
+    help: 'Requests refused with 429, by limit',
+    labelNames: ['limit'],
+    registers: [app.metricsRegistry],
+  });
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: (request) => (request.subject ? config.RATE_LIMIT_USER_MAX : config.RATE_LIMIT_IP_MAX),
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    keyGenerator: (request) => (request.subject ? `user:${request.subject}` : `ip:${request.ip}`),
+    store: redisWithLocalFallback(redis, `${config.REDIS_KEY_PREFIX}rl:`, () => fallbacks.inc()),
+    enableDraftSpec: true, // RateLimit-Limit / -Remaining / -Reset, and Retry-After on 429
+    errorResponseBuilder: (request, context) => {
+      rejected.inc({ limit: request.url.startsWith('/v1/auth/') ? 'auth' : request.subject ? 'user' : 'ip' });
+      return new GatewayErrors.RATE_LIMITED(context.after);
+    },
+  });
   const toTasks = (request: FastifyRequest, reply: FastifyReply) =>
     forward(request, reply, gateway.tasks, proxyOptions);
   const toUsers = (request: FastifyRequest, reply: FastifyReply) =>
     forward(request, reply, gateway.users, proxyOptions);
   const ALL = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
-  app.route({ method: [...ALL], url: '/v1/tasks', preHandler: authenticate, handler: toTasks });
-  app.route({ method: [...ALL], url: '/v1/tasks/*', preHandler: authenticate, handler: toTasks });
-  app.route({ method: [...ALL], url: '/v1/auth/*', handler: toUsers });
+  const authLimit = {
+    rateLimit: {
+      max: config.RATE_LIMIT_AUTH_MAX,
+      timeWindow: config.RATE_LIMIT_AUTH_WINDOW_MS,
+      keyGenerator: (request: FastifyRequest) => `auth:${request.ip}`,
+    },
+  };
+  const noLimit = { rateLimit: false as const };
+  app.route({ method: [...ALL], url: '/v1/tasks', onRequest: authenticate, handler: toTasks });
+  app.route({ method: [...ALL], url: '/v1/tasks/*', onRequest: authenticate, handler: toTasks });
+  app.route({ method: [...ALL], url: '/v1/auth/*', config: authLimit, handler: toUsers });
   app.route({ method: [...ALL], url: '/v1/users/*', handler: toUsers });
-  app.get('/.well-known/jwks.json', toUsers);
+  app.get('/.well-known/jwks.json', { config: noLimit }, toUsers);
 
-  app.get('/health/live', { logLevel: 'warn' }, async () => ({ status: 'ok' }));
-  app.get('/health/ready', { logLevel: 'warn' }, async (_request, reply) => {
+  app.get('/health/live', { logLevel: 'warn', config: noLimit }, async () => ({ status: 'ok' }));
+  app.get('/health/ready', { logLevel: 'warn', config: noLimit }, async (_request, reply) => {
     const available = (g: UpstreamGroup) => g.upstreams.filter((u) => u.state !== 'open').length;
     const checks = { tasks: available(gateway.tasks), users: available(gateway.users) };
     const ready = !gateway.shuttingDown && checks.tasks > 0 && checks.users > 0;

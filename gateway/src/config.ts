@@ -29,6 +29,16 @@ export const ConfigSchema = Type.Object({
   /** How long the users service's JWKS is trusted before it is fetched again. */
   JWKS_CACHE_SECONDS: Int(1, 300),
   BODY_LIMIT: Int(1024, 131_072, 10_485_760),
+  /** Shared rate-limit counters (and idempotency records). */
+  REDIS_URL: Type.String({ minLength: 1 }),
+  REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),
+  /** Requests per window: per user when authenticated, else per client address. */
+  RATE_LIMIT_USER_MAX: Int(1, 6_000),
+  RATE_LIMIT_IP_MAX: Int(1, 1_200),
+  RATE_LIMIT_WINDOW_MS: Int(1_000, 60_000),
+  /** Register, login, refresh, logout: per client address (seed 004 §3.3: about 5 a minute). */
+  RATE_LIMIT_AUTH_MAX: Int(1, 5),
+  RATE_LIMIT_AUTH_WINDOW_MS: Int(1_000, 60_000),
 });
 export type Config = Static<typeof ConfigSchema>;
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { repoPath } from '@taskfleet/infra';
+import { testStack } from '@taskfleet/infra/vitest';
 import { build as buildTasks } from '@taskfleet/tasks/testing';
 import { buildUsers } from '@taskfleet/users/testing';
 import type { FastifyInstance } from 'fastify';
@@ -13,6 +14,7 @@ import { buildGateway } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { GATEWAY_ERROR_CODES, GatewayErrors } from '../src/errors.ts';
 
+const stack = testStack();
 let tasks: FastifyInstance[] = [];
 let users: FastifyInstance[] = [];
 let gateway: FastifyInstance;
@@ -29,6 +31,10 @@ async function startGateway(taskUrls: string[], userUrls: string[], env: Record<
       USERS_UPSTREAMS: userUrls.join(','),
       LOG_LEVEL: 'silent',
       BREAKER_OPEN_MS: '500',
+      REDIS_URL: stack.env.REDIS_URL!,
+      // Counters of their own per gateway (tests that share them say so), and room for many logins.
+      REDIS_KEY_PREFIX: `${stack.prefix}gw-${crypto.randomUUID()}:`,
+      RATE_LIMIT_AUTH_MAX: '100000',
       ...env,
     }),
   );
@@ -247,6 +253,82 @@ describe('replicas that fail', () => {
       expect((await fetch(`${url}/health/ready`)).status).toBe(503);
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('rate limits', () => {
+  const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+  it('hold per user across two gateway replicas sharing Redis', async () => {
+    const shared = {
+      REDIS_KEY_PREFIX: `${stack.prefix}gw-shared-${crypto.randomUUID()}:`,
+      RATE_LIMIT_USER_MAX: '20',
+    };
+    const one = await startGateway(tasks.map(urlOf), users.map(urlOf), shared);
+    const two = await startGateway(tasks.map(urlOf), users.map(urlOf), shared);
+    try {
+      const { auth } = await account();
+      const responses = [];
+      for (let i = 0; i < 60; i++)
+        responses.push(await fetch(`${(i % 2 ? one : two).url}/v1/tasks/summary`, { headers: auth }));
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 200)).toHaveLength(20);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(40);
+      const refused = responses.find((r) => r.status === 429)!;
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(refused.headers.get('ratelimit-limit')).toBe('20');
+      expect(refused.headers.get('ratelimit-remaining')).toBe('0');
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(((await refused.json()) as { code: string }).code).toBe('GATEWAY_ERR_RATE_LIMITED');
+      // Somebody else's budget is untouched.
+      const other = await account();
+      expect((await fetch(`${one.url}/v1/tasks/summary`, { headers: other.auth })).status).toBe(200);
+    } finally {
+      await one.app.close();
+      await two.app.close();
+    }
+  });
+
+  it('throttles password guessing on the auth endpoints per client address', async () => {
+    const strict = await startGateway(tasks.map(urlOf), users.map(urlOf), { RATE_LIMIT_AUTH_MAX: '5' });
+    try {
+      const statuses = [];
+      for (let i = 0; i < 9; i++) {
+        const res = await fetch(`${strict.url}/v1/auth/login`, {
+          method: 'POST',
+          ...json({ email: 'victim@example.test', password: `guess number ${i}` }),
+        });
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429]);
+    } finally {
+      await strict.app.close();
+    }
+  });
+
+  it('falls back to a local limit, not to an outage, when Redis is unreachable', async () => {
+    const local = await startGateway(tasks.map(urlOf), users.map(urlOf), {
+      REDIS_URL: 'redis://127.0.0.1:1', // nothing listens there
+      RATE_LIMIT_USER_MAX: '10',
+    });
+    try {
+      const { accessToken } = await account();
+      const statuses = [];
+      for (let i = 0; i < 15; i++)
+        statuses.push(
+          (
+            await fetch(`${local.url}/v1/tasks/summary`, {
+              headers: { authorization: `Bearer ${accessToken}` },
+            })
+          ).status,
+        );
+      expect(statuses.slice(0, 10)).toEqual(Array(10).fill(200));
+      expect(statuses.slice(10)).toEqual(Array(5).fill(429));
+      const metrics = await (await fetch(`${local.url}/metrics`)).text();
+      expect(metrics).toMatch(/^gateway_rate_limit_fallbacks_total [1-9]/m);
+    } finally {
+      await local.app.close();
     }
   });
 });

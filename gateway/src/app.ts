@@ -12,7 +12,8 @@ import { TokenVerifier } from './auth.ts';
 import type { Config } from './config.ts';
 import { baseUrls } from './config.ts';
 import { GatewayErrors } from './errors.ts';
-import { forward } from './proxy.ts';
+import { idempotent } from './idempotency.ts';
+import { exchange, forward } from './proxy.ts';
 import { redisWithLocalFallback } from './rate-limit.ts';
 import { UpstreamGroup } from './upstreams.ts';
 
@@ -151,10 +152,13 @@ export async function buildGateway(
       return new GatewayErrors.RATE_LIMITED(context.after);
     },
   });
-  const toTasks = (request: FastifyRequest, reply: FastifyReply) =>
-    forward(request, reply, gateway.tasks, proxyOptions);
-  const toUsers = (request: FastifyRequest, reply: FastifyReply) =>
-    forward(request, reply, gateway.users, proxyOptions);
+  const idempotency = { redis, prefix: config.REDIS_KEY_PREFIX, ttlSeconds: 86_400, lockSeconds: 60 };
+  const to = (group: UpstreamGroup) => (request: FastifyRequest, reply: FastifyReply) =>
+    request.method === 'POST'
+      ? idempotent(request, reply, () => exchange(request, group, proxyOptions), idempotency)
+      : forward(request, reply, group, proxyOptions);
+  const toTasks = to(gateway.tasks);
+  const toUsers = to(gateway.users);
   const ALL = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
   const authLimit = {

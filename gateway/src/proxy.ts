@@ -39,12 +39,30 @@ export interface ProxyOptions {
   onAttempt: (service: string, outcome: 'ok' | 'retried' | 'failed') => void;
 }
 
+export interface UpstreamResponse {
+  statusCode: number;
+  /** End-to-end headers only. */
+  headers: Record<string, string | string[]>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+/** Forward and send the answer back as it comes (streamed). */
 export async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
   group: UpstreamGroup,
   opts: ProxyOptions,
 ): Promise<FastifyReply> {
+  const response = await exchange(request, group, opts);
+  return reply.code(response.statusCode).headers(response.headers).send(response.body);
+}
+
+/** The request against a replica of `group` (retried where safe); throws a GATEWAY_ERR_* when none answers. */
+export async function exchange(
+  request: FastifyRequest,
+  group: UpstreamGroup,
+  opts: ProxyOptions,
+): Promise<UpstreamResponse> {
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value;
@@ -95,11 +113,11 @@ export async function forward(
     if (RETRYABLE_STATUS.has(response.statusCode)) upstream.failed();
     else upstream.succeeded();
     opts.onAttempt(group.service, 'ok');
-    reply.code(response.statusCode);
+    const endToEnd: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(response.headers)) {
-      if (value !== undefined && !DROP_RESPONSE.has(name)) reply.header(name, value);
+      if (value !== undefined && !DROP_RESPONSE.has(name)) endToEnd[name] = value;
     }
-    return reply.send(response.body);
+    return { statusCode: response.statusCode, headers: endToEnd, body: response.body };
   }
   opts.onAttempt(group.service, 'failed');
   if (lastError === 'timeout') throw new GatewayErrors.UPSTREAM_TIMEOUT(group.service);

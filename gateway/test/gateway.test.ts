@@ -333,6 +333,86 @@ describe('rate limits', () => {
   });
 });
 
+describe('Idempotency-Key on POST', () => {
+  const create = (auth: Record<string, string>, key: string, title = 'once') =>
+    fetch(`${base}/v1/tasks`, { method: 'POST', ...json({ title }, { ...auth, 'idempotency-key': key }) });
+  const count = async (auth: Record<string, string>) =>
+    (
+      (await (await fetch(`${base}/v1/tasks/summary`, { headers: auth })).json()) as {
+        total?: number;
+        counts?: unknown;
+      }
+    ).total;
+
+  it('runs a POST once and replays its result for retries with the same key', async () => {
+    const { auth } = await account();
+    const key = crypto.randomUUID();
+    const first = await create(auth, key);
+    expect(first.status).toBe(201);
+    const task = (await first.json()) as { id: string };
+    for (let i = 0; i < 3; i++) {
+      const again = await create(auth, key);
+      expect(again.status).toBe(201);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(again.headers.get('location')).toBe(first.headers.get('location'));
+      expect(((await again.json()) as { id: string }).id).toBe(task.id);
+    }
+    const list = (await (await fetch(`${base}/v1/tasks?limit=100`, { headers: auth })).json()) as {
+      items: unknown[];
+    };
+    expect(list.items).toHaveLength(1);
+    expect(await count(auth)).toBe(1);
+  });
+
+  it('creates exactly one task when the same key races on both gateways at once', async () => {
+    const { auth } = await account();
+    const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const shared = { REDIS_KEY_PREFIX: `${stack.prefix}gw-idem-${crypto.randomUUID()}:` };
+    const one = await startGateway(tasks.map(urlOf), users.map(urlOf), shared);
+    const two = await startGateway(tasks.map(urlOf), users.map(urlOf), shared);
+    try {
+      const key = crypto.randomUUID();
+      const responses = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          fetch(`${(i % 2 ? one : two).url}/v1/tasks`, {
+            method: 'POST',
+            ...json({ title: 'race' }, { ...auth, 'idempotency-key': key }),
+          }),
+        ),
+      );
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+      expect(statuses).toContain(201);
+      const busy = responses.find((r) => r.status === 409);
+      if (busy) expect(busy.headers.get('retry-after')).toBe('1');
+      const list = (await (await fetch(`${base}/v1/tasks?limit=100`, { headers: auth })).json()) as {
+        items: unknown[];
+      };
+      expect(list.items).toHaveLength(1);
+    } finally {
+      await one.app.close();
+      await two.app.close();
+    }
+  });
+
+  it('refuses a reused key with a different body (422), scopes keys per user, and checks their form', async () => {
+    const a = await account();
+    const b = await account();
+    const key = crypto.randomUUID();
+    expect((await create(a.auth, key, 'first')).status).toBe(201);
+    const reused = await create(a.auth, key, 'something else');
+    expect(reused.status).toBe(422);
+    expect(((await reused.json()) as { code: string }).code).toBe('GATEWAY_ERR_IDEMPOTENCY_KEY_REUSED');
+    // Another user with the same key gets their own task, never a's.
+    const theirs = await create(b.auth, key, 'first');
+    expect(theirs.status).toBe(201);
+    expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+    const bad = await create(a.auth, 'spaces are not allowed');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { code: string }).code).toBe('GATEWAY_ERR_VALIDATION');
+  });
+});
+
 describe('gateway errors', () => {
   it('are documented in docs/errors.md with their status', () => {
     const doc = readFileSync(repoPath('docs/errors.md'), 'utf8');

@@ -444,15 +444,23 @@ describe('Redis unreachable mid-test', () => {
     // worker's invalidator kept retrying the deletes that the writers could not do.
     const c = using(await build(env), (app) => app.close());
     const redis = using(new Redis(stack.env.REDIS_URL!), async (r) => r.disconnect()); // direct
-    await until(
-      'no stale entry left in Redis',
-      async () => {
-        await forgetWrites(redis, user);
-        for (const t of tasks) if ((await get(c, t.id)).json().version !== latest.get(t.id)) return false;
-        return true;
-      },
-      15_000,
-    );
+    const stale = async () => {
+      await forgetWrites(redis, user);
+      const found: string[] = [];
+      for (const t of tasks) {
+        const got = (await get(c, t.id)).json().version;
+        if (got !== latest.get(t.id)) found.push(`${t.id}: v${got}, latest v${latest.get(t.id)}`);
+      }
+      return found;
+    };
+    try {
+      await until('no stale entry left in Redis', async () => (await stale()).length === 0, 30_000);
+    } catch (err) {
+      // What the invalidator was doing, for whoever reads the failure.
+      const metrics = (await worker.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const lines = metrics.split('\n').filter((l) => /^(worker_|outbox_)/.test(l));
+      throw new Error(`${(err as Error).message}\nstale: ${(await stale()).join('; ')}\n${lines.join('\n')}`);
+    }
 
     // The invalidator has no delete left to retry (a late one would only cost the check below a miss).
     await until('no invalidation waiting for Redis', async () => {

@@ -3,6 +3,7 @@
 // /v1/users*, /.well-known/jwks.json to the users service, over pooled keep-alive connections to every
 // replica of each.
 import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
 import { httpMetrics, problemDetails } from '@taskfleet/service';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
@@ -88,6 +89,16 @@ export async function buildGateway(
   app.addHook('onClose', async () => {
     await Promise.all([gateway.tasks.close(), gateway.users.close()]);
   });
+
+  // Shed load before doing any work for a request the process can't serve in time anyway.
+  if (config.SHED_EVENT_LOOP_DELAY_MS > 0) {
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.SHED_EVENT_LOOP_DELAY_MS,
+      sampleInterval: config.SHED_SAMPLE_MS,
+      retryAfter: 1,
+      customError: GatewayErrors.OVERLOADED,
+    });
+  }
 
   // Bodies are forwarded as they came (the services validate them); only their size is checked here.
   app.removeAllContentTypeParsers();

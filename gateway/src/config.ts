@@ -29,6 +29,12 @@ export const ConfigSchema = Type.Object({
   /** How long the users service's JWKS is trusted before it is fetched again. */
   JWKS_CACHE_SECONDS: Int(1, 300),
   BODY_LIMIT: Int(1024, 131_072, 10_485_760),
+  /**
+   * Load shedding: while the event loop lags more than this (the process is saturated), new requests
+   * get 503 + Retry-After at once instead of queueing until they time out. 0 turns it off.
+   */
+  SHED_EVENT_LOOP_DELAY_MS: Int(0, 200),
+  SHED_SAMPLE_MS: Int(10, 500),
   /** Shared rate-limit counters (and idempotency records). */
   REDIS_URL: Type.String({ minLength: 1 }),
   REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),

@@ -31,6 +31,7 @@ export const GatewayErrors = {
     'no replica of the %s service is available; retry later',
     503,
   ),
+  OVERLOADED: createError('GATEWAY_ERR_OVERLOADED', 'the gateway is overloaded; retry later', 503),
   UPSTREAM_TIMEOUT: createError('GATEWAY_ERR_UPSTREAM_TIMEOUT', 'the %s service did not answer in time', 504),
   INTERNAL: createError('GATEWAY_ERR_INTERNAL', 'internal error', 500),
 } as const;

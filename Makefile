@@ -17,7 +17,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 up: ## start the whole cluster (idempotent)
-	@$(BOOT); if [ "$(RUNTIME)" = docker ]; then scripts/ensure-env.sh && docker compose up -d --wait; else $(STACK) deps && $(STACK) up; fi
+	@$(BOOT); if [ "$(RUNTIME)" = docker ]; then scripts/ensure-env.sh && nginx/self-signed-cert.sh .certs && docker compose up -d --wait; else $(STACK) deps && $(STACK) up; fi
 
 down: ## stop everything `make up` started (data is kept; `make clean` removes it)
 	@$(BOOT); if [ "$(RUNTIME)" = docker ]; then docker compose down; else $(STACK) down; fi

@@ -71,9 +71,11 @@ async function main(): Promise<number> {
       printStatus();
       const env = stackEnv(state);
       out('');
-      out(`edge (nginx):  http://${state.endpoints.nginx.host}:${state.endpoints.nginx.httpPort}`);
+      const { nginx } = state.endpoints;
+      out(`the API:       https://localhost:${nginx.httpsPort}  (curl --cacert ${dir}/nginx/tls/tls.crt)`);
+      out(`               http://localhost:${nginx.httpPort}`);
       for (const r of state.endpoints.services ?? [])
-        out(`${`${r.service}-${r.index}:`.padEnd(15)}http://${r.host}:${r.port}  (API docs: /docs)`);
+        out(`${`${r.service}-${r.index}:`.padEnd(15)}http://${r.host}:${r.port}  (direct, for operators)`);
       out(`prometheus:    ${env.PROMETHEUS_URL}`);
       out(`alertmanager:  ${env.ALERTMANAGER_URL}`);
       out(`logs:          ${dir}/logs`);

@@ -128,6 +128,7 @@ function stateOf(
       nginx: {
         host: nginx.getHost(),
         httpPort: nginx.getMappedPort(8080),
+        httpsPort: nginx.getMappedPort(8443),
         statusPort: nginx.getMappedPort(8081),
       },
       prometheus: at('prometheus', 9090),

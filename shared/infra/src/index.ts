@@ -1,4 +1,4 @@
-export { checkNginxConfig, gatewayServers, writeNginxConfig } from './components/nginx.ts';
+export { checkNginxConfig, ensureCertificate, gatewayServers, writeNginxConfig } from './components/nginx.ts';
 export { pgbouncerDatabase, SESSION_LIMITS } from './components/pgbouncer.ts';
 export type { ReplicaStatus } from './components/postgres.ts';
 export { ADMIN_USER, APP_USER, queryOnce, replicaStatus, verifyReplication } from './components/postgres.ts';

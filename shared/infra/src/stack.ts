@@ -54,6 +54,7 @@ const OFFSETS = {
   epmd: 32,
   rabbitmqMetrics: 33,
   nginxHttp: 50,
+  nginxHttps: 51,
   nginxStatus: 52,
   prometheus: 60,
   alertmanager: 61,
@@ -99,7 +100,7 @@ function endpointsFrom(p: Record<PortName, number>): Endpoints {
     pgbouncer: { host: HOST, port: p.pgbouncer },
     redis: { host: HOST, port: p.redis },
     rabbitmq: { host: HOST, port: p.amqp, ...LOCAL_ONLY_RABBITMQ, prometheusPort: p.rabbitmqMetrics },
-    nginx: { host: HOST, httpPort: p.nginxHttp, statusPort: p.nginxStatus },
+    nginx: { host: HOST, httpPort: p.nginxHttp, httpsPort: p.nginxHttps, statusPort: p.nginxStatus },
     prometheus: { host: HOST, port: p.prometheus },
     alertmanager: { host: HOST, port: p.alertmanager },
   };
@@ -232,6 +233,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
       startNginx(ctx, {
         host: HOST,
         httpPort: ports.nginxHttp,
+        httpsPort: ports.nginxHttps,
         statusPort: ports.nginxStatus,
         // Known before they start: nginx's passive checks cover the seconds until they answer.
         gateways: opts.services

@@ -48,7 +48,7 @@ export interface Endpoints {
   pgbouncer: HostPort;
   redis: HostPort;
   rabbitmq: HostPort & { user: string; password: string; prometheusPort: number };
-  nginx: { host: string; httpPort: number; statusPort: number };
+  nginx: { host: string; httpPort: number; httpsPort: number; statusPort: number };
   prometheus: HostPort;
   alertmanager: HostPort;
   /** Taskfleet's own service replicas, when the stack runs them (`make up`). */

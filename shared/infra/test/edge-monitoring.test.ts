@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   binary,
   checkNginxConfig,
+  ensureCertificate,
   repoPath,
   run,
   waitFor,
@@ -30,12 +31,14 @@ describe('nginx from nginx/nginx.conf.template', () => {
       ],
     ],
   ])('passes nginx -t with %s', async (_, gateways) => {
-    const { args } = writeNginxConfig(join(scratch, `nginx-${gateways.length}`), {
+    const { args, tlsDir } = writeNginxConfig(join(scratch, `nginx-${gateways.length}`), {
       host: '127.0.0.1',
       httpPort: 20080,
+      httpsPort: 20443,
       statusPort: 20081,
       gateways,
     });
+    await ensureCertificate(tlsDir);
     await expect(checkNginxConfig(args)).resolves.toBeUndefined();
   });
 

@@ -1,7 +1,8 @@
 // `make up` / `make status` / `make down` exactly as a user runs them (native runtime), in a scratch
 // directory on free ports; and the watchdog that reaps a stack whose owner died.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -111,27 +112,21 @@ describe('make up / status / down (native stack)', () => {
     const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
     expect(read.status).toBe(200);
     // The whole request path: nginx → gateway → users/tasks. A real account, a real login, a task.
-    const edge = `http://127.0.0.1:${base + 50}`;
+    // Over HTTPS, verified against the stack's own (self-signed) certificate.
+    const ca = readFileSync(join(dir, 'nginx', 'tls', 'tls.crt'));
+    const edge = (method: string, path: string, body?: unknown, token?: string) =>
+      httpsJson(`https://localhost:${base + 51}${path}`, { method, body, token, ca });
     const account = { email: `native-${Date.now()}@example.test`, password: 'correct horse battery staple' };
-    const registered = await fetch(`${edge}/v1/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(account),
-    });
-    expect(registered.status).toBe(201);
-    const login = await fetch(`${edge}/v1/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(account),
-    });
+    expect((await edge('POST', '/v1/auth/register', account)).status).toBe(201);
+    const login = await edge('POST', '/v1/auth/login', account);
     expect(login.status).toBe(200);
-    const { accessToken } = (await login.json()) as { accessToken: string };
-    const mine = await fetch(`${edge}/v1/tasks`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ title: 'after a real login' }),
-    });
+    const { accessToken } = login.json as { accessToken: string };
+    const mine = await edge('POST', '/v1/tasks', { title: 'after a real login' }, accessToken);
     expect(mine.status).toBe(201);
+    expect(mine.headers['strict-transport-security']).toMatch(/max-age=/);
+    // Plain HTTP serves the same API (for local tools); /metrics never leaves through the edge.
+    expect((await fetch(`http://127.0.0.1:${base + 50}/v1/tasks`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${base + 50}/metrics`)).status).toBe(404);
 
     // The worker relays the write's event: the outbox drains.
     await waitFor(
@@ -206,3 +201,38 @@ describe('watchdog', () => {
     expect(existsSync(dir)).toBe(false);
   });
 });
+
+/** A JSON request over HTTPS that trusts exactly `ca` (fetch can't be given a CA without undici). */
+function httpsJson(
+  url: string,
+  opts: { method: string; body?: unknown; token?: string; ca: Buffer },
+): Promise<{ status: number; headers: Record<string, unknown>; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const req = httpsRequest(
+      url,
+      {
+        method: opts.method,
+        ca: opts.ca,
+        headers: {
+          ...(payload ? { 'content-type': 'application/json' } : {}),
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            json: text ? JSON.parse(text) : undefined,
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

@@ -16,6 +16,7 @@ const STOP: StopSpec = { signal: 'SIGQUIT', group: false, graceMs: 10_000 };
 export interface NginxSpec {
   host: string;
   httpPort: number;
+  httpsPort: number;
   statusPort: number;
   /** The gateways to balance across; empty until the gateway exists (then the edge answers 503). */
   gateways: HostPort[];
@@ -32,11 +33,12 @@ export function writeNginxConfig(
   dir: string,
   spec: NginxSpec,
   logDir = join(dir, 'logs'),
-): { args: string[]; confFile: string } {
+): { args: string[]; confFile: string; tlsDir: string } {
   const confDir = join(dir, 'conf');
   const runDir = join(dir, 'run');
   for (const d of [confDir, runDir, logDir]) mkdirSync(d, { recursive: true });
   const confFile = join(confDir, 'nginx.conf');
+  const tlsDir = join(dir, 'tls');
   writeFileSync(
     confFile,
     renderTemplate(readFileSync(repoPath('nginx/nginx.conf.template'), 'utf8'), {
@@ -45,11 +47,19 @@ export function writeNginxConfig(
       NGINX_GATEWAY_SERVERS: gatewayServers(spec.gateways),
       NGINX_LISTEN_ADDR: spec.host,
       NGINX_HTTP_PORT: spec.httpPort,
+      NGINX_HTTPS_PORT: spec.httpsPort,
+      NGINX_TLS_DIR: tlsDir,
       NGINX_STATUS_LISTEN: spec.host,
       NGINX_STATUS_PORT: spec.statusPort,
     }),
   );
-  return { args: ['-p', `${dir}/`, '-c', confFile, '-e', join(logDir, 'nginx-error.log')], confFile };
+  return { args: ['-p', `${dir}/`, '-c', confFile, '-e', join(logDir, 'nginx-error.log')], confFile, tlsDir };
+}
+
+/** The edge's certificate: made once (self-signed, local use only) by the same script compose uses. */
+export async function ensureCertificate(tlsDir: string): Promise<string> {
+  await run('sh', [repoPath('nginx/self-signed-cert.sh'), tlsDir]);
+  return join(tlsDir, 'tls.crt');
 }
 
 /** `nginx -t` on a rendered config; throws with nginx's own message. */
@@ -59,7 +69,8 @@ export async function checkNginxConfig(args: readonly string[]): Promise<void> {
 
 export async function startNginx(ctx: StartContext, spec: NginxSpec): Promise<void> {
   const dir = join(ctx.dir, 'nginx');
-  const { args } = writeNginxConfig(dir, spec, ctx.logsDir);
+  const { args, tlsDir } = writeNginxConfig(dir, spec, ctx.logsDir);
+  await ensureCertificate(tlsDir);
   await checkNginxConfig(args);
   const log = logFile(ctx, 'nginx'); // stdout/stderr; nginx writes nginx-error.log beside it
   const proc = launch(binary('nginx'), args, { stack: ctx.dir, logFile: log });
@@ -77,5 +88,5 @@ export async function startNginx(ctx: StartContext, spec: NginxSpec): Promise<vo
     async () => (await fetch(`http://${spec.host}:${spec.httpPort}/nginx-health`)).ok,
     { timeoutMs: 10_000, logFile: logFile(ctx, 'nginx-error'), pid: proc.pid },
   );
-  ctx.progress(`nginx up on ${spec.host}:${spec.httpPort}`);
+  ctx.progress(`nginx up on http://${spec.host}:${spec.httpPort} and https://${spec.host}:${spec.httpsPort}`);
 }

@@ -37,6 +37,8 @@ export interface StackOptions {
   durability?: 'full' | 'fast';
   /** Also run Taskfleet's own services (`make up`); test stacks build them in-process instead. */
   services?: boolean;
+  /** Extra environment for those services (tests lower limits, for instance). */
+  serviceEnv?: Record<string, string>;
   /** Test stacks: the process whose exit means the stack must go (see watchdog.ts). */
   ownerPid?: number | null;
   onProgress?: (message: string) => void;
@@ -275,6 +277,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
         TASKS_UPSTREAMS: urls('tasks'),
         USERS_UPSTREAMS: urls('users'),
         LOG_LEVEL: 'info',
+        ...opts.serviceEnv,
       };
       await migrateServices(ctx, env);
       await allSettledOrThrow(replicas.map(({ entry, ...r }) => startServiceReplica(ctx, r, entry, env)));

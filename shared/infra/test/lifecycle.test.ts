@@ -42,7 +42,7 @@ function scratchDir(): string {
 async function freeBase(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 22_000 + 100 * Math.floor(Math.random() * 90);
-    const offsets = [0, 1, 2, 10, 20, 30, 31, 32, 33, 50, 52, 60, 61];
+    const offsets = [0, 1, 2, 10, 20, 30, 31, 32, 33, 50, 51, 52, 60, 61, 100, 101, 110, 120, 121, 130, 131];
     if ((await Promise.all(offsets.map((o) => isPortFree(base + o)))).every(Boolean)) return base;
   }
   throw new Error('no free port block');

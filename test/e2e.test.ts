@@ -1,11 +1,11 @@
 // End to end through the edge, on a native stack of its own with every service as a real process:
 // client → nginx → gateway ×2 → tasks ×2 / users ×2 → PgBouncer → Postgres primary + replicas, with
 // Redis and RabbitMQ. Processes are killed with SIGKILL mid-traffic; users try each other's tasks.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StackState } from '@taskfleet/infra';
-import { guardStack, readState, startStack, stopStack, TEST_STACK_PREFIX } from '@taskfleet/infra';
+import { guardStack, httpsJson, readState, startStack, stopStack, TEST_STACK_PREFIX } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -62,6 +62,38 @@ function pidOf(name: string): number {
 }
 
 describe.skipIf(!native)('through the edge', () => {
+  it('serves the whole flow over HTTPS: register, login, create, read, list, update, delete', async () => {
+    const ca = readFileSync(join(dir, 'nginx', 'tls', 'tls.crt'));
+    const https = (
+      method: string,
+      path: string,
+      opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
+    ) => httpsJson(`https://localhost:${state.endpoints.nginx.httpsPort}${path}`, { method, ca, ...opts });
+    const credentials = {
+      email: `tls-${crypto.randomUUID()}@example.test`,
+      password: 'correct horse battery staple',
+    };
+    expect((await https('POST', '/v1/auth/register', { body: credentials })).status).toBe(201);
+    const login = await https('POST', '/v1/auth/login', { body: credentials });
+    const token = (login.json as { accessToken: string }).accessToken;
+    const created = await https('POST', '/v1/tasks', { body: { title: 'over TLS' }, token });
+    expect(created.status).toBe(201);
+    const id = (created.json as { id: string }).id;
+    const read = await https('GET', `/v1/tasks/${id}`, { token });
+    expect(read.status).toBe(200);
+    const list = await https('GET', '/v1/tasks?limit=10', { token });
+    expect((list.json as { items: { id: string }[] }).items.map((t) => t.id)).toEqual([id]);
+    const updated = await https('PATCH', `/v1/tasks/${id}`, {
+      body: { status: 'done' },
+      token,
+      headers: { 'if-match': String(read.headers.etag) },
+    });
+    expect(updated.status).toBe(200);
+    expect((updated.json as { status: string }).status).toBe('done');
+    expect((await https('DELETE', `/v1/tasks/${id}`, { token })).status).toBe(204);
+    expect((await https('GET', `/v1/tasks/${id}`, { token })).status).toBe(404);
+  });
+
   it("never lets user B read, change, delete or list user A's tasks", async () => {
     const a = await account();
     const b = await account();

@@ -12,6 +12,7 @@ export { stackEnv } from './env.ts';
 export type { FaultProxy } from './fault-proxy.ts';
 export { startFaultProxy } from './fault-proxy.ts';
 export { guardStack } from './guard.ts';
+export { httpsJson } from './https-json.ts';
 export type { LeftoverProcess } from './leftovers.ts';
 export { processesOfStacks } from './leftovers.ts';
 export { REPO_ROOT, repoPath } from './paths.ts';

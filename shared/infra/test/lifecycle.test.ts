@@ -2,13 +2,13 @@
 // directory on free ports; and the watchdog that reaps a stack whose owner died.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   guardStack,
+  httpsJson,
   isAlive,
   isPortFree,
   processesOfStacks,
@@ -201,38 +201,3 @@ describe('watchdog', () => {
     expect(existsSync(dir)).toBe(false);
   });
 });
-
-/** A JSON request over HTTPS that trusts exactly `ca` (fetch can't be given a CA without undici). */
-function httpsJson(
-  url: string,
-  opts: { method: string; body?: unknown; token?: string; ca: Buffer },
-): Promise<{ status: number; headers: Record<string, unknown>; json: unknown }> {
-  return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-    const req = httpsRequest(
-      url,
-      {
-        method: opts.method,
-        ca: opts.ca,
-        headers: {
-          ...(payload ? { 'content-type': 'application/json' } : {}),
-          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            json: text ? JSON.parse(text) : undefined,
-          });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}

@@ -167,6 +167,30 @@ describe('docker-compose.yml', () => {
     expect(readFileSync(repoPath('scripts/bootstrap.sh'), 'utf8')).toContain('_tf_pnpm=10.34.9');
   });
 
+  it('runs the whole topology of design §1', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'alertmanager',
+      'gateway',
+      'grafana',
+      'jaeger',
+      'nginx',
+      'pgbouncer',
+      'postgres-primary',
+      'postgres-replica1',
+      'postgres-replica2',
+      'prometheus',
+      'rabbitmq',
+      'redis',
+      'tasks',
+      'tasks-migrate',
+      'users',
+      'users-migrate',
+      'worker',
+    ]);
+    for (const name of ['gateway', 'tasks', 'users'])
+      expect(compose.services[name]?.deploy?.replicas, name).toBe(2);
+  });
+
   it('publishes only the edge on all interfaces; operator UIs on 127.0.0.1', () => {
     for (const [name, svc] of services) {
       for (const port of svc.ports ?? []) {

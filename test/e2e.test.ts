@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { StackState } from '@taskfleet/infra';
 import { guardStack, httpsJson, readState, startStack, stopStack, TEST_STACK_PREFIX } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
+import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // Native runtime only: the test kills processes by PID.
@@ -126,6 +127,33 @@ describe.skipIf(!native)('through the edge', () => {
     expect(((await mine.json()) as { title: string }).title).toBe("A's secret");
   });
 
+  it('refuses forged, expired, wrongly signed and alg:none tokens with 401', async () => {
+    const a = await account();
+    const token = a.authorization.slice('Bearer '.length);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const otherKey = await new SignJWT({})
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'native-dev' })
+      .setSubject(String(claims.sub))
+      .setIssuer('taskfleet-users')
+      .setAudience('taskfleet-api')
+      .setExpirationTime('5m')
+      .sign(privateKey);
+    const tokens = {
+      forged: `${header}.${encode({ ...claims, sub: crypto.randomUUID() })}.${signature}`,
+      expired: `${header}.${encode({ ...claims, exp: Math.floor(Date.now() / 1000) - 60 })}.${signature}`,
+      'wrongly signed': otherKey,
+      'alg none': `${encode({ alg: 'none', typ: 'JWT' })}.${payload}.`,
+    };
+    for (const [name, bad] of Object.entries(tokens)) {
+      const res = await fetch(`${edge}/v1/tasks`, { headers: { authorization: `Bearer ${bad}` } });
+      expect(res.status, name).toBe(401);
+    }
+    expect((await fetch(`${edge}/v1/tasks`, { headers: a })).status).toBe(200);
+  });
+
   it('creates exactly one task for POSTs retried with one Idempotency-Key', async () => {
     const a = await account();
     const key = crypto.randomUUID();
@@ -188,5 +216,20 @@ describe.skipIf(!native)('through the edge', () => {
     await stream;
     expect(done).toBe(48);
     expect(failures).toEqual([]);
+  });
+
+  // Last: it spends this address's auth budget, which every test above needs for its accounts.
+  it('throttles password guessing at the auth endpoints', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 45; i++) {
+      const res = await fetch(`${edge}/v1/auth/login`, {
+        method: 'POST',
+        ...json({ email: 'victim@example.test', password: `guess ${i} of many` }),
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(40); // RATE_LIMIT_AUTH_MAX
+    expect(statuses.at(-1)).toBe(429);
   });
 });

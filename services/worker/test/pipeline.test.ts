@@ -402,9 +402,15 @@ describe('Redis unreachable mid-test', () => {
   it('keeps reads and writes succeeding, and caching resumes — without stale entries — when it returns', async () => {
     // The services reach Redis through a proxy the test can cut: Redis keeps running with its cached
     // entries, as in a network partition, and what the services send meanwhile never arrives.
+    // The worker has a link of its own, healed last, to open the window in which Redis still holds
+    // entries older than the writes.
     const link = using(await startFaultProxy(stack.redis), (p) => p.close());
+    const workerLink = using(await startFaultProxy(stack.redis), (p) => p.close());
     const env = { REDIS_URL: `redis://${link.host}:${link.port}/${stack.redisDb}` };
-    const worker = using(await startWorker(env), (w) => w.app.close());
+    const worker = using(
+      await startWorker({ REDIS_URL: `redis://${workerLink.host}:${workerLink.port}/${stack.redisDb}` }),
+      (w) => w.app.close(),
+    );
     const a = using(await build(env), (app) => app.close());
     const b = using(await build(env), (app) => app.close());
     await untilL1(b);
@@ -418,7 +424,12 @@ describe('Redis unreachable mid-test', () => {
     const tasks = await Promise.all(Array.from({ length: 10 }, (_, i) => create(user, `r${i}`)));
     for (const t of tasks) expect((await get(b, t.id)).statusCode).toBe(200); // now in Redis (L2)
 
+    const direct = using(new Redis(stack.env.REDIS_URL!), async (r) => r.disconnect());
+    const inL2 = new Set<string>();
+    for (const t of tasks) if (await direct.exists(`${stack.prefix}c:t:${user.id}:${t.id}`)) inL2.add(t.id);
+    expect(inL2.size).toBeGreaterThan(0);
     link.partition();
+    workerLink.partition();
     const statuses: number[] = [];
     const latest = new Map<string, number>();
     for (const [i, t] of tasks.entries()) {
@@ -439,11 +450,21 @@ describe('Redis unreachable mid-test', () => {
     expect(statuses.filter((s) => s >= 500)).toEqual([]);
     expect(new Set(statuses)).toEqual(new Set([200, 201]));
 
-    link.heal();
-    // Everyone — a new instance with an empty L1 reading through Redis — sees the latest versions: the
-    // worker's invalidator kept retrying the deletes that the writers could not do.
-    const c = using(await build(env), (app) => app.close());
+    // A new instance (no floors: it never saw the events), with a working link, reads while Redis still
+    // holds the old entries: it may answer with them — readers without a write floor get eventual
+    // consistency — but must not keep them in its L1, where no event would ever evict them.
+    const c = using(await build({ REDIS_URL: stack.env.REDIS_URL! }), (app) => app.close());
+    await untilL1(c);
     const redis = using(new Redis(stack.env.REDIS_URL!), async (r) => r.disconnect()); // direct
+    await forgetWrites(redis, user);
+    for (const t of tasks) {
+      const version = (await get(c, t.id)).json().version;
+      // The window is real: what Redis held before the writes is still there, at version 1.
+      if (inL2.has(t.id)) expect(version).toBe(1);
+    }
+    link.heal();
+    workerLink.heal();
+    // Then everyone sees the latest versions: the worker's invalidator kept retrying the deletes.
     const stale = async () => {
       await forgetWrites(redis, user);
       const found: string[] = [];

@@ -56,6 +56,8 @@ export class TaskCache {
   private readonly opts: CacheOptions;
   /** L1 is trusted only while the invalidation channel is up (events in a gap would be lost). */
   private l1Enabled = false;
+  /** Fixed-width hex WAL position: L1 keeps only entries stamped at or after it (see enableL1). */
+  private l1Since = '';
 
   constructor(opts: CacheOptions) {
     this.opts = opts;
@@ -75,8 +77,13 @@ export class TaskCache {
     return this.l1.size;
   }
 
-  /** The invalidation channel is (re)connected: L1 may be used. */
-  enableL1(): void {
+  /**
+   * The invalidation channel is (re)connected, and every write after WAL position `subscribedAt` will
+   * reach us as an event: L1 may hold data at least that fresh. Older data (an L2 entry filled before
+   * we subscribed) may predate a write whose event we never saw — it is served, but not kept locally.
+   */
+  enableL1(subscribedAt: bigint): void {
+    this.l1Since = hex(subscribedAt);
     this.l1Enabled = true;
   }
 
@@ -171,7 +178,7 @@ export class TaskCache {
   }
 
   private fillL1(key: string, entry: Entry): void {
-    if (!this.l1Enabled) return;
+    if (!this.l1Enabled || entry.lsn < this.l1Since) return;
     this.l1.set(key, entry);
     this.opts.metrics.cacheFills.inc({
       layer: 'l1',

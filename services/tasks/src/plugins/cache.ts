@@ -10,6 +10,7 @@ import {
 } from '@taskfleet/events';
 import fp from 'fastify-plugin';
 import { TaskCache } from '../cache/task-cache.ts';
+import { currentWalLsn } from '../tasks-repository.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +34,7 @@ export default fp(
         app.log.debug({ err, op }, 'cache operation failed');
       },
     });
+    let subscribedAt = 0n;
     const events = new ReconnectingConnection({
       url: config.AMQP_URL,
       async setup(connection) {
@@ -59,9 +61,11 @@ export default fp(
           // Losing a message only matters while connected, and a lost connection flushes L1 anyway.
           { noAck: true },
         );
+        // Consuming now: every write committed after this position will reach us as an event.
+        subscribedAt = parseLsn(await currentWalLsn(app.db.primary));
       },
       onConnected: () => {
-        cache.enableL1();
+        cache.enableL1(subscribedAt);
         metrics.eventsConnected.set(1);
         app.log.info('invalidation channel up: L1 cache in use');
       },

@@ -35,5 +35,3 @@ export const GatewayErrors = {
   UPSTREAM_TIMEOUT: createError('GATEWAY_ERR_UPSTREAM_TIMEOUT', 'the %s service did not answer in time', 504),
   INTERNAL: createError('GATEWAY_ERR_INTERNAL', 'internal error', 500),
 } as const;
-
-export const GATEWAY_ERROR_CODES = Object.values(GatewayErrors).map((E) => new E('', '').code);

@@ -37,5 +37,3 @@ export const TasksErrors = {
   ),
   INTERNAL: createError('TASKS_ERR_INTERNAL', 'internal error', 500),
 } as const;
-
-export const TASKS_ERROR_CODES = Object.values(TasksErrors).map((E) => new E('', '').code);

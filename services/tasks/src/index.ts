@@ -3,4 +3,4 @@ export { buildApp } from './app.ts';
 export type { Config } from './config.ts';
 export { ConfigError, loadConfig } from './config.ts';
 export { migrate } from './db/migrate.ts';
-export { TASKS_ERROR_CODES, TasksErrors } from './errors.ts';
+export { TasksErrors } from './errors.ts';

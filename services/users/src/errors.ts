@@ -22,5 +22,3 @@ export const UsersErrors = {
   ),
   INTERNAL: createError('USERS_ERR_INTERNAL', 'internal error', 500),
 } as const;
-
-export const USERS_ERROR_CODES = Object.values(UsersErrors).map((E) => new E('', '').code);

@@ -9,6 +9,7 @@ export { redisOnce } from './components/redis.ts';
 export { dockerEngineAnswers, startContainerStack } from './containers.ts';
 export type { StackEnvOptions } from './env.ts';
 export { stackEnv } from './env.ts';
+export { documentedErrors, errorTable } from './error-docs.ts';
 export type { FaultProxy } from './fault-proxy.ts';
 export { startFaultProxy } from './fault-proxy.ts';
 export { guardStack } from './guard.ts';

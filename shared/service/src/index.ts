@@ -4,4 +4,5 @@ export type { Migration, MigrationSet } from './migrate.ts';
 export { loadMigrations, migrate } from './migrate.ts';
 export type { Problem, ProblemOptions } from './problems.ts';
 export { problemDetails, sendProblem } from './problems.ts';
+export { serve, serviceLogger } from './server.ts';
 export { isDependencyDown } from './unavailable.ts';

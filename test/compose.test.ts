@@ -127,6 +127,16 @@ describe('docker-compose.yml', () => {
     ]);
   });
 
+  it('lets the gateways trust client addresses from the private network only, where only nginx reaches them', () => {
+    const gateway = compose.services.gateway!;
+    expect(gateway.ports).toBeUndefined();
+    expect(gateway.environment?.TRUSTED_PROXIES?.split(',')).toEqual([
+      '10.0.0.0/8',
+      '172.16.0.0/12',
+      '192.168.0.0/16',
+    ]);
+  });
+
   it('runs the worker after the migration, with the primary, Redis and RabbitMQ', () => {
     const worker = compose.services.worker!;
     expect(worker.depends_on?.['tasks-migrate']?.condition).toBe('service_completed_successfully');

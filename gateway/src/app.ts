@@ -11,7 +11,7 @@ import { Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
 import { TokenVerifier } from './auth.ts';
 import type { Config } from './config.ts';
-import { baseUrls } from './config.ts';
+import { commaList } from './config.ts';
 import { GatewayErrors } from './errors.ts';
 import { idempotent } from './idempotency.ts';
 import { exchange, forward } from './proxy.ts';
@@ -49,7 +49,7 @@ export async function buildGateway(
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();
     },
     // Behind nginx only: the client address comes from its X-Forwarded-For, and from nobody else.
-    trustProxy: ['127.0.0.1', '::1'],
+    trustProxy: commaList(config.TRUSTED_PROXIES),
   });
   await app.register(problemDetails, { prefix: 'GATEWAY', bodyLimit: config.BODY_LIMIT });
   await app.register(httpMetrics);
@@ -63,7 +63,7 @@ export async function buildGateway(
   const group = (service: string, list: string) =>
     new UpstreamGroup({
       service,
-      baseUrls: baseUrls(list),
+      baseUrls: commaList(list),
       resolveIntervalMs: config.RESOLVE_INTERVAL_MS,
       connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
       breaker: { failures: config.BREAKER_FAILURES, openMs: config.BREAKER_OPEN_MS },

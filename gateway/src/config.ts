@@ -24,6 +24,12 @@ export const ConfigSchema = Type.Object({
   /** Consecutive failures that open a replica's circuit, and how long it stays open. */
   BREAKER_FAILURES: Int(1, 5),
   BREAKER_OPEN_MS: Int(100, 5_000),
+  /**
+   * Who may tell us the client's address (X-Forwarded-For): nginx, and nobody else — otherwise a
+   * caller could pick the address its per-address limits are counted under. Addresses or CIDRs,
+   * comma-separated. Natively nginx is on loopback; compose sets its private network.
+   */
+  TRUSTED_PROXIES: Type.String({ default: '127.0.0.1,::1' }),
   AUTH_ISSUER: Type.String({ default: 'taskfleet-users' }),
   AUTH_AUDIENCE: Type.String({ default: 'taskfleet-api' }),
   /** How long the users service's JWKS is trusted before it is fetched again. */
@@ -52,7 +58,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const { value, problems } = readEnv(ConfigSchema, env);
   const config = value as Config;
   for (const key of ['TASKS_UPSTREAMS', 'USERS_UPSTREAMS'] as const) {
-    for (const url of baseUrls(config[key] ?? '')) {
+    for (const url of commaList(config[key] ?? '')) {
       if (!/^http:\/\/[^/]+$/.test(url))
         problems.push(`${key}: "${url}" must be http://host:port with no path`);
     }
@@ -61,7 +67,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return config;
 }
 
-export const baseUrls = (list: string) =>
+/** The items of a comma-separated setting, trimmed, empty ones dropped. */
+export const commaList = (list: string) =>
   list
     .split(',')
     .map((s) => s.trim())

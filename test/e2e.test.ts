@@ -5,7 +5,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StackState } from '@taskfleet/infra';
-import { guardStack, httpsJson, readState, startStack, stopStack, TEST_STACK_PREFIX } from '@taskfleet/infra';
+import {
+  guardStack,
+  httpsJson,
+  newAccount,
+  readState,
+  startStack,
+  stopStack,
+  TEST_STACK_PREFIX,
+} from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,19 +50,7 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
   headers: { 'content-type': 'application/json', ...headers },
 });
 
-async function account() {
-  const credentials = {
-    email: `e2e-${crypto.randomUUID()}@example.test`,
-    password: 'correct horse battery staple',
-  };
-  expect((await fetch(`${edge}/v1/auth/register`, { method: 'POST', ...json(credentials) })).status).toBe(
-    201,
-  );
-  const login = await fetch(`${edge}/v1/auth/login`, { method: 'POST', ...json(credentials) });
-  expect(login.status).toBe(200);
-  const { accessToken } = (await login.json()) as { accessToken: string };
-  return { authorization: `Bearer ${accessToken}` };
-}
+const account = async () => (await newAccount(edge, 'e2e')).auth;
 
 function pidOf(name: string): number {
   const component = readState(dir)?.components.find((c) => c.name === name);

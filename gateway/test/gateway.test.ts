@@ -2,7 +2,7 @@
 // 127.0.0.1 (against the real Postgres, PgBouncer, Redis and RabbitMQ of the test stack), and the
 // gateway talking to them over HTTP, as in production.
 import type { AddressInfo } from 'node:net';
-import { documentedErrors, errorTable } from '@taskfleet/infra';
+import { documentedErrors, errorTable, newAccount } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import { build as buildTasks } from '@taskfleet/tasks/testing';
 import { buildUsers } from '@taskfleet/users/testing';
@@ -58,19 +58,7 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
   headers: { 'content-type': 'application/json', ...headers },
 });
 
-async function account() {
-  const credentials = {
-    email: `gw-${crypto.randomUUID()}@example.test`,
-    password: 'correct horse battery staple',
-  };
-  expect((await fetch(`${base}/v1/auth/register`, { method: 'POST', ...json(credentials) })).status).toBe(
-    201,
-  );
-  const login = await fetch(`${base}/v1/auth/login`, { method: 'POST', ...json(credentials) });
-  expect(login.status).toBe(200);
-  const { accessToken } = (await login.json()) as { accessToken: string };
-  return { auth: { authorization: `Bearer ${accessToken}` }, accessToken };
-}
+const account = () => newAccount(base, 'gw');
 
 /** Requests a Fastify app has answered, by its own metrics (http_request_duration_seconds_count). */
 async function served(app: FastifyInstance, route: string): Promise<number> {
@@ -235,16 +223,7 @@ describe('replicas that fail', () => {
     // Nothing listens on port 1.
     const { app, url } = await startGateway(['http://127.0.0.1:1'], userUrls, { BREAKER_FAILURES: '1' });
     try {
-      const { accessToken } = await (async () => {
-        const credentials = {
-          email: `gw-${crypto.randomUUID()}@example.test`,
-          password: 'correct horse battery staple',
-        };
-        await fetch(`${url}/v1/auth/register`, { method: 'POST', ...json(credentials) });
-        return (await (
-          await fetch(`${url}/v1/auth/login`, { method: 'POST', ...json(credentials) })
-        ).json()) as { accessToken: string };
-      })();
+      const { accessToken } = await newAccount(url, 'gw');
       const res = await fetch(`${url}/v1/tasks`, { headers: { authorization: `Bearer ${accessToken}` } });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBeTruthy();

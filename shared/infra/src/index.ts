@@ -1,3 +1,5 @@
+export type { Account } from './accounts.ts';
+export { newAccount } from './accounts.ts';
 export { checkNginxConfig, ensureCertificate, gatewayServers, writeNginxConfig } from './components/nginx.ts';
 export { pgbouncerDatabase, SESSION_LIMITS } from './components/pgbouncer.ts';
 export type { ReplicaStatus } from './components/postgres.ts';

@@ -20,6 +20,7 @@ export default defineConfig({
       { extends: true, test: { name: 'users', include: ['services/users/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'worker', include: ['services/worker/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'gateway', include: ['gateway/test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'bench', include: ['bench/test/**/*.test.ts'] } },
       { extends: true, test: { name: 'repo', include: ['test/**/*.test.ts'] } },
     ],
   },

@@ -67,13 +67,8 @@ function withEvent(
   return { text, values: [...params, uuidv7(), event.traceparent ?? null] };
 }
 
-export async function createTask(
-  db: Queryable,
-  owner: string,
-  input: TaskCreate,
-  event: EventContext = {},
-): Promise<Task> {
-  const now = new Date();
+/** The statement (and its values) that creates a task with its event; the benchmark runs the same text. */
+export function createTaskQuery(owner: string, input: TaskCreate, event: EventContext = {}, now = new Date()) {
   const params = [
     uuidv7({ msecs: now.getTime() }),
     owner,
@@ -85,13 +80,22 @@ export async function createTask(
     input.tags ?? [],
     now,
   ];
-  const query = withEvent(
+  return withEvent(
     'task.created',
     `insert into tasks (id, owner_id, title, description, status, priority, due_date, tags, created_at, updated_at)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning ${COLUMNS}, owner_id`,
     params,
     event,
   );
+}
+
+export async function createTask(
+  db: Queryable,
+  owner: string,
+  input: TaskCreate,
+  event: EventContext = {},
+): Promise<Task> {
+  const query = createTaskQuery(owner, input, event);
   try {
     return toTask((await db.query<TaskRow>(query.text, query.values)).rows[0]!);
   } catch (err) {
@@ -102,11 +106,11 @@ export async function createTask(
   }
 }
 
+/** A task by owner and id; the benchmark's pg-read ceiling runs this same text. */
+export const GET_TASK_SQL = `select ${COLUMNS} from tasks where owner_id = $1 and id = $2`;
+
 export async function getTask(db: Queryable, owner: string, id: string): Promise<Task | undefined> {
-  const r = await db.query<TaskRow>(`select ${COLUMNS} from tasks where owner_id = $1 and id = $2`, [
-    owner,
-    id,
-  ]);
+  const r = await db.query<TaskRow>(GET_TASK_SQL, [owner, id]);
   return r.rows[0] && toTask(r.rows[0]);
 }
 

@@ -1,13 +1,24 @@
 export type { Account } from './accounts.ts';
 export { newAccount } from './accounts.ts';
-export { checkNginxConfig, ensureCertificate, gatewayServers, writeNginxConfig } from './components/nginx.ts';
+export type { EdgeLimits, NginxSpec } from './components/nginx.ts';
+export {
+  checkNginxConfig,
+  DEFAULT_EDGE_LIMITS,
+  ensureCertificate,
+  gatewayServers,
+  startNginx,
+  writeNginxConfig,
+} from './components/nginx.ts';
 export { pgbouncerDatabase, SESSION_LIMITS } from './components/pgbouncer.ts';
 export type { ReplicaStatus } from './components/postgres.ts';
 export { ADMIN_USER, APP_USER, queryOnce, replicaStatus, verifyReplication } from './components/postgres.ts';
 export type { ServiceTarget } from './components/prometheus.ts';
 export { writePrometheusConfig, writeTargets } from './components/prometheus.ts';
 export { amqpUrl } from './components/rabbitmq.ts';
+export { mintDevToken } from './components/services.ts';
 export { redisOnce } from './components/redis.ts';
+export type { StartContext } from './context.ts';
+export { logFile } from './context.ts';
 export { dockerEngineAnswers, startContainerStack } from './containers.ts';
 export type { StackEnvOptions } from './env.ts';
 export { stackEnv } from './env.ts';
@@ -27,6 +38,7 @@ export {
   stackStatus,
   startExtraRabbitmq,
   startExtraReplica,
+  startSideStack,
   startStack,
   stopStack,
 } from './stack.ts';

@@ -2,6 +2,7 @@
 // report on it, stop it. Everything it starts is recorded in state.json the moment it is launched.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { EdgeLimits } from './components/nginx.ts';
 import { startNginx } from './components/nginx.ts';
 import { startPgbouncer } from './components/pgbouncer.ts';
 import {
@@ -39,6 +40,8 @@ export interface StackOptions {
   services?: boolean;
   /** Extra environment for those services (tests lower limits, for instance). */
   serviceEnv?: Record<string, string>;
+  /** Per-client-address limits at the edge (nginx); the production defaults when absent. */
+  edgeLimits?: EdgeLimits;
   /** Test stacks: the process whose exit means the stack must go (see watchdog.ts). */
   ownerPid?: number | null;
   onProgress?: (message: string) => void;
@@ -244,6 +247,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
               { host: HOST, port: ports.gateway2 },
             ]
           : [],
+        limits: opts.edgeLimits,
       }),
     ]);
     await rabbit.ready;
@@ -299,9 +303,10 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
 
 /**
  * Run `start` as a small stack of its own in `dir` (its own state.json; stop it with stopStack(dir)).
- * For tests that pause, stop or restart a server without disturbing the shared ones.
+ * For tests that pause, stop or restart a server without disturbing the shared ones, and for the
+ * benchmark's ceilings (servers beside the stack, measured with the same client).
  */
-async function subStack(
+export async function startSideStack(
   parent: StackState,
   dir: string,
   start: (ctx: StartContext) => Promise<void>,
@@ -346,7 +351,7 @@ export async function startExtraReplica(opts: {
   const [port] = await freePorts(1);
   const replica = { name: opts.name, host: HOST, port: port! };
   const { primary } = opts.parent.endpoints.postgres;
-  await subStack(opts.parent, opts.dir, async (ctx) => {
+  await startSideStack(opts.parent, opts.dir, async (ctx) => {
     await startReplica(ctx, primary, replica);
     await verifyReplication({ primary, replicas: [replica], databases: [] });
   });
@@ -376,7 +381,7 @@ export async function startExtraRabbitmq(opts: {
     vhosts: opts.vhosts,
     ...LOCAL_ONLY_RABBITMQ,
   };
-  await subStack(opts.parent, opts.dir, async (ctx) => {
+  await startSideStack(opts.parent, opts.dir, async (ctx) => {
     await (await startRabbitmq(ctx, spec)).ready;
   });
   return { url: (vhost) => amqpUrl(spec, vhost), ports };

@@ -20,7 +20,18 @@ export interface NginxSpec {
   statusPort: number;
   /** The gateways to balance across; empty until the gateway exists (then the edge answers 503). */
   gateways: HostPort[];
+  /** Per-client-address limits at the edge; the defaults are the production ones. */
+  limits?: EdgeLimits;
 }
+
+export interface EdgeLimits {
+  /** nginx rate, e.g. `100r/s` */
+  rate: string;
+  burst: number;
+  connections: number;
+}
+
+export const DEFAULT_EDGE_LIMITS: EdgeLimits = { rate: '100r/s', burst: 200, connections: 256 };
 
 /** The server lines of the `upstream gateway` block. With no gateway yet, one server marked down. */
 export function gatewayServers(gateways: readonly HostPort[]): string {
@@ -51,6 +62,9 @@ export function writeNginxConfig(
       NGINX_TLS_DIR: tlsDir,
       NGINX_STATUS_LISTEN: spec.host,
       NGINX_STATUS_PORT: spec.statusPort,
+      NGINX_IP_RATE: (spec.limits ?? DEFAULT_EDGE_LIMITS).rate,
+      NGINX_IP_BURST: (spec.limits ?? DEFAULT_EDGE_LIMITS).burst,
+      NGINX_IP_CONNECTIONS: (spec.limits ?? DEFAULT_EDGE_LIMITS).connections,
     }),
   );
   return { args: ['-p', `${dir}/`, '-c', confFile, '-e', join(logDir, 'nginx-error.log')], confFile, tlsDir };

@@ -11,7 +11,7 @@ STACK := $(NODE) shared/infra/src/cli.ts
 RUNTIME ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo native)
 ARGS ?=
 
-.PHONY: help up down status env test lint format typecheck check deps bootstrap clean
+.PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ env: ## connection settings of the running native stack
 
 test: ## run every test against real servers; ends with "N passed, M failed"
 	@$(BOOT); $(STACK) deps && $(NODE) scripts/run-tests.ts $(ARGS)
+
+bench: ## benchmark suite on a stack of its own (ARGS="--profile long" for real numbers; docs/performance.md)
+	@$(BOOT); ulimit -n "$$(ulimit -Hn)"; $(STACK) deps && $(NODE) bench/src/cli.ts $(ARGS)
 
 lint: ## biome lint + format check
 	@$(BOOT); pnpm exec biome check .

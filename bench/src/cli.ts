@@ -1,9 +1,10 @@
 // `make bench`: bring up (or reuse) the benchmark's native stack, seed it, run every scenario through
 // nginx and every ceiling with the same client in the same run, then write bench/results/<ts>.json, an
 // HTML report beside it and a text summary.
-//   node bench/src/cli.ts [--profile short|long|smoke] [--keep] [--scenarios a,b] [--duration S]
+//   node bench/src/cli.ts [--profile short|long|smoke] [--keep] [--cpu-prof] [--scenarios a,b] [--duration S]
 //                         [--connections N] [--rate R] [--rate-fraction F] [--base-port P]
 //   node bench/src/cli.ts report <results.json>     re-render the HTML and summary of a past run
+//   node bench/src/cli.ts down                      stop a bench stack kept with --keep
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,7 @@ import {
   mintDevToken,
   pgbouncerDatabase,
   REPO_ROOT,
+  readState,
   replicaStatus,
   stackEnv,
   stopStack,
@@ -74,6 +76,8 @@ interface Context {
   state: StackState;
   /** Every process of the bench's stacks has a TASKFLEET_STACK under this prefix. */
   stackPrefix: string;
+  /** State files of the stacks measured (the bench stack, the ceiling's side stack). */
+  stateDirs: string[];
   edge: string;
   nginxStatus: string;
   tasksMetrics: string[];
@@ -88,10 +92,10 @@ async function measure(
   notes: string[] = [],
 ): Promise<Measurement> {
   const countersBefore = await scrapeCounters(ctx.tasksMetrics);
-  const cpuBefore = cpuSnapshot(ctx.stackPrefix);
+  const cpuBefore = cpuSnapshot(ctx.stackPrefix, ctx.stateDirs);
   const peak = peakOf(() => nginxActiveConnections(ctx.nginxStatus));
   const result = await load();
-  const cpuAfter = cpuSnapshot(ctx.stackPrefix);
+  const cpuAfter = cpuSnapshot(ctx.stackPrefix, ctx.stateDirs);
   const peakConnections = await peak.stop();
   endProgress();
   const { cacheHitRatio, replicaReadShare } = taskServiceRatios(
@@ -219,7 +223,7 @@ async function pgCeilings(ctx: Context, workDir: string, dataset: { users: numbe
   ];
   for (const run of runs) {
     const clientsEach = Math.max(1, Math.round(profile.pgClients / run.targets.length));
-    const cpuBefore = cpuSnapshot(ctx.stackPrefix);
+    const cpuBefore = cpuSnapshot(ctx.stackPrefix, ctx.stateDirs);
     const r = await runPgbench({
       targets: run.targets,
       script: run.script,
@@ -253,7 +257,7 @@ async function pgCeilings(ctx: Context, workDir: string, dataset: { users: numbe
       errors: r.failed,
       error_rate: r.transactions ? round(r.failed / r.transactions, 5) : 0,
       statuses: { ok: r.transactions - r.failed, failed: r.failed },
-      cpu_cores: cpuCores(cpuBefore, cpuSnapshot(ctx.stackPrefix), { pgbench: r.cpuSeconds }),
+      cpu_cores: cpuCores(cpuBefore, cpuSnapshot(ctx.stackPrefix, ctx.stateDirs), { pgbench: r.cpuSeconds }),
       timeline: r.timeline,
       notes: ['latency percentiles from a 20 % sample of transactions (pgbench --sampling-rate)'],
     };
@@ -294,6 +298,7 @@ async function main() {
     options: {
       profile: { type: 'string', default: 'short' },
       keep: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
       scenarios: { type: 'string' },
       duration: { type: 'string' },
       connections: { type: 'string' },
@@ -310,6 +315,10 @@ async function main() {
     const results = JSON.parse(readFileSync(file, 'utf8')) as RunResults;
     writeFileSync(file.replace(/\.json$/, '.html'), renderHtml(results));
     process.stdout.write(renderSummary(results));
+    return;
+  }
+  if (positionals[0] === 'down') {
+    await stopStack(join(resolve(values.dir), 'stack'), (m) => log(`  ${m}`));
     return;
   }
   if (positionals.length > 0) throw new UsageError(`unknown command: ${positionals.join(' ')}`);
@@ -329,19 +338,35 @@ async function main() {
   const stackDir = join(root, 'stack');
   const startedAt = new Date();
   log(`taskfleet bench — profile ${values.profile}; stack in ${stackDir}`);
+  const cpuProfileDir = values['cpu-prof']
+    ? join(root, 'cpu-profiles', startedAt.toISOString().replace(/[:.]/g, '-'))
+    : undefined;
   const bench = await ensureBenchStack({
     dir: stackDir,
     basePort: positiveNumber('--base-port', values['base-port']),
-    keep: values.keep,
+    keep: values.keep && !cpuProfileDir,
+    cpuProfileDir,
     progress: (m) => log(`  ${m}`),
   });
   const sideStacks: string[] = [];
   const cleanUp = async () => {
     for (const dir of sideStacks) await stopStack(dir).catch(() => {});
-    if (bench.started && !values.keep) {
+    if (cpuProfileDir) {
+      // Profiles are named CPU.<date>.<pid>…: say which pid was which service.
+      const names = Object.fromEntries(
+        (readState(stackDir)?.components ?? [])
+          .filter((c) => c.kind === 'service')
+          .map((c) => [c.pid, c.name]),
+      );
+      mkdirSync(cpuProfileDir, { recursive: true });
+      writeFileSync(join(cpuProfileDir, 'pids.json'), `${JSON.stringify(names, null, 2)}\n`);
+    }
+    if (bench.started && (!values.keep || cpuProfileDir)) {
       log('stopping the bench stack (keep it running between runs with --keep)');
       await stopStack(stackDir);
     }
+    if (cpuProfileDir)
+      log(`CPU profiles: ${cpuProfileDir} (summary: node bench/src/cpu-profile.ts ${cpuProfileDir})`);
   };
   const onSignal = () => {
     log('interrupted: stopping what the benchmark started');
@@ -374,6 +399,7 @@ async function main() {
       profile,
       state,
       stackPrefix: `${root}/`,
+      stateDirs: [stackDir],
       edge: `http://${state.endpoints.nginx.host}:${state.endpoints.nginx.httpPort}`,
       nginxStatus: `http://${state.endpoints.nginx.host}:${state.endpoints.nginx.statusPort}/stub_status`,
       tasksMetrics: services
@@ -409,7 +435,7 @@ async function main() {
       const hello = await startHelloCeiling(state, dir);
       guardStack(dir, process.pid, join(root, 'ceiling-hello-watchdog.log'));
       // Same connection count and client as the scenarios; its nginx's own status page is not needed.
-      const helloCtx = { ...ctx, nginxStatus: `${hello.origin}/nginx-health`, tasksMetrics: [] };
+      const helloCtx = { ...ctx, stateDirs: [stackDir, dir], nginxStatus: hello.status, tasksMetrics: [] };
       const next = () => () => ({ method: 'GET' as const, path: '/v1/hello', headers: {}, expect: [200] });
       await closedThenOpen(helloCtx, 'ceiling-proxy-hello', 'ceiling', hello.origin, next, {
         rate,

@@ -1,8 +1,8 @@
 // What the benchmark reads off the running system around each measurement: CPU time per kind of process
 // (from /proc, every process of the bench's stacks found by its TASKFLEET_STACK marker), the task
 // service's cache and read-routing counters (its /metrics), and nginx's open connections (stub_status).
-import { readFileSync } from 'node:fs';
-import { processesOfStacks } from '@taskfleet/infra';
+import { readdirSync, readFileSync } from 'node:fs';
+import { processesOfStacks, readState } from '@taskfleet/infra';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -15,7 +15,7 @@ export function processKind(command: string): string {
   if (command.includes('pgbouncer')) return 'pgbouncer';
   if (command.includes('redis-server')) return 'redis';
   if (/beam|erl_child_setup|epmd|inet_gethost|rabbitmq/.test(command)) return 'rabbitmq';
-  if (command.startsWith('nginx')) return 'nginx';
+  if (/^nginx|\/nginx /.test(command)) return 'nginx';
   if (/prometheus|alertmanager/.test(command)) return 'monitoring';
   if (command.includes('watchdog')) return 'watchdog';
   return 'other';
@@ -32,6 +32,54 @@ function cpuTicks(pid: number): number | undefined {
   }
 }
 
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Every process of the stacks under `stackPrefix` with its kind: the processes that carry the stack's
+ * marker, the ones their state files record, and all their descendants (postgres backends and nginx
+ * workers rewrite their process title over the environment, so the marker alone misses them).
+ */
+function stackProcesses(stackPrefix: string, stateDirs: readonly string[]): Map<number, string> {
+  const kinds = new Map<number, string>();
+  for (const p of processesOfStacks(stackPrefix)) kinds.set(p.pid, processKind(p.command));
+  for (const dir of stateDirs) {
+    for (const c of readState(dir)?.components ?? []) kinds.set(c.pid, processKind(commandOf(c.pid)));
+  }
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const parent = parentOf(pid);
+    if (parent !== undefined) parents.set(pid, parent);
+  }
+  for (const pid of parents.keys()) {
+    if (kinds.has(pid)) continue;
+    for (let up = parents.get(pid); up !== undefined && up > 1; up = parents.get(up)) {
+      const kind = kinds.get(up);
+      if (kind !== undefined) {
+        kinds.set(pid, kind);
+        break;
+      }
+    }
+  }
+  return kinds;
+}
+
 export interface CpuSnapshot {
   at: number;
   byPid: Map<number, { kind: string; ticks: number }>;
@@ -39,11 +87,11 @@ export interface CpuSnapshot {
 }
 
 /** CPU used so far by every process of the stacks under `stackPrefix`, and by this process (the client). */
-export function cpuSnapshot(stackPrefix: string): CpuSnapshot {
+export function cpuSnapshot(stackPrefix: string, stateDirs: readonly string[]): CpuSnapshot {
   const byPid = new Map<number, { kind: string; ticks: number }>();
-  for (const p of processesOfStacks(stackPrefix)) {
-    const ticks = cpuTicks(p.pid);
-    if (ticks !== undefined) byPid.set(p.pid, { kind: processKind(p.command), ticks });
+  for (const [pid, kind] of stackProcesses(stackPrefix, stateDirs)) {
+    const ticks = cpuTicks(pid);
+    if (ticks !== undefined) byPid.set(pid, { kind, ticks });
   }
   return { at: performance.now(), byPid, client: process.cpuUsage() };
 }

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHistogram } from 'node:perf_hooks';
+import { postgresBinDir } from '@taskfleet/infra';
 import { createTaskQuery, GET_TASK_SQL } from '@taskfleet/tasks';
 import type { TimelinePoint } from './results.ts';
 
@@ -183,7 +184,8 @@ function pgbenchOnce(
     target.database,
   ];
   // `times` after pgbench prints the CPU its children used: pgbench's own cost, measured by the kernel.
-  const child = spawn('bash', ['-c', 'pgbench "$@"; code=$?; times; exit $code', 'pgbench', ...args], {
+  const pgbench = join(postgresBinDir(), 'pgbench'); // the same PostgreSQL release as the stack's servers
+  const child = spawn('bash', ['-c', '"$0" "$@"; code=$?; times; exit $code', pgbench, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, PGAPPNAME: 'taskfleet-bench' },
   });

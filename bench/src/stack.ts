@@ -37,10 +37,17 @@ export async function ensureBenchStack(opts: {
   dir: string;
   basePort: number;
   keep: boolean;
+  /** Start the services with --cpu-prof (profiles written here when they stop); needs a fresh stack. */
+  cpuProfileDir?: string | undefined;
   progress: (m: string) => void;
 }): Promise<BenchStack> {
   const existing = stackStatus(opts.dir);
-  if (existing.state && existing.components.length > 0 && existing.components.every((c) => c.alive)) {
+  const running =
+    existing.state && existing.components.length > 0 && existing.components.every((c) => c.alive);
+  if (running && opts.cpuProfileDir) {
+    throw new Error(`--cpu-prof needs a stack of its own: stop the running one first (bench down)`);
+  }
+  if (running && existing.state) {
     opts.progress(`reusing the running bench stack in ${opts.dir}`);
     return { state: existing.state, started: false };
   }
@@ -49,7 +56,9 @@ export async function ensureBenchStack(opts: {
     ports: opts.basePort,
     services: true,
     durability: 'full',
-    serviceEnv: BENCH_SERVICE_ENV,
+    serviceEnv: opts.cpuProfileDir
+      ? { ...BENCH_SERVICE_ENV, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` }
+      : BENCH_SERVICE_ENV,
     edgeLimits: BENCH_EDGE_LIMITS,
     onProgress: opts.progress,
   });
@@ -59,7 +68,10 @@ export async function ensureBenchStack(opts: {
 }
 
 /** nginx (same template, same limits) in front of two hello-world Fastify processes. */
-export async function startHelloCeiling(parent: StackState, dir: string): Promise<{ origin: string }> {
+export async function startHelloCeiling(
+  parent: StackState,
+  dir: string,
+): Promise<{ origin: string; status: string }> {
   const [http, https, status, hello1, hello2] = await freePorts(5);
   const host = '127.0.0.1';
   const backends = [hello1!, hello2!].map((port) => ({ host, port }));
@@ -102,7 +114,7 @@ export async function startHelloCeiling(parent: StackState, dir: string): Promis
       limits: BENCH_EDGE_LIMITS,
     });
   });
-  return { origin: `http://${host}:${http}` };
+  return { origin: `http://${host}:${http}`, status: `http://${host}:${status}/stub_status` };
 }
 
 export { stopStack };

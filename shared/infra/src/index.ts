@@ -44,6 +44,6 @@ export {
 } from './stack.ts';
 export type { ComponentKind, ComponentRecord, Endpoints, StackState } from './state.ts';
 export { readState } from './state.ts';
-export { binary, ensurePackages, missingPackages, which } from './system.ts';
+export { binary, ensurePackages, missingPackages, postgresBinDir, which } from './system.ts';
 export { renderTemplate } from './template.ts';
 export { TEST_STACK_PREFIX } from './vitest/resources.ts';

@@ -68,7 +68,12 @@ function withEvent(
 }
 
 /** The statement (and its values) that creates a task with its event; the benchmark runs the same text. */
-export function createTaskQuery(owner: string, input: TaskCreate, event: EventContext = {}, now = new Date()) {
+export function createTaskQuery(
+  owner: string,
+  input: TaskCreate,
+  event: EventContext = {},
+  now = new Date(),
+) {
   const params = [
     uuidv7({ msecs: now.getTime() }),
     owner,

@@ -15,11 +15,11 @@ export { ADMIN_USER, APP_USER, queryOnce, replicaStatus, verifyReplication } fro
 export type { ServiceTarget } from './components/prometheus.ts';
 export { writePrometheusConfig, writeTargets } from './components/prometheus.ts';
 export { amqpUrl } from './components/rabbitmq.ts';
-export { mintDevToken } from './components/services.ts';
 export { redisOnce } from './components/redis.ts';
+export { mintDevToken } from './components/services.ts';
+export { dockerEngineAnswers, startContainerStack } from './containers.ts';
 export type { StartContext } from './context.ts';
 export { logFile } from './context.ts';
-export { dockerEngineAnswers, startContainerStack } from './containers.ts';
 export type { StackEnvOptions } from './env.ts';
 export { stackEnv } from './env.ts';
 export { documentedErrors, errorTable } from './error-docs.ts';

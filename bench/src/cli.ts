@@ -4,6 +4,7 @@
 //   node bench/src/cli.ts [--profile short|long|smoke] [--keep] [--cpu-prof] [--scenarios a,b] [--duration S]
 //                         [--connections N] [--rate R] [--rate-fraction F] [--base-port P]
 //   node bench/src/cli.ts report <results.json>     re-render the HTML and summary of a past run
+//   node bench/src/cli.ts hops [--duration S]        CPU per request hop by hop, on a stack kept with --keep
 //   node bench/src/cli.ts down                      stop a bench stack kept with --keep
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -20,6 +21,7 @@ import {
   stackEnv,
   stopStack,
 } from '@taskfleet/infra';
+import { measureHops, renderHops } from './hops.ts';
 import type { LoadResult, ProgressTick } from './load.ts';
 import { closedLoop, latencyMs, openLoop, perConnectionLoop } from './load.ts';
 import {
@@ -319,6 +321,25 @@ async function main() {
   }
   if (positionals[0] === 'down') {
     await stopStack(join(resolve(values.dir), 'stack'), (m) => log(`  ${m}`));
+    return;
+  }
+  if (positionals[0] === 'hops') {
+    const stackDir = join(resolve(values.dir), 'stack');
+    const state = readState(stackDir);
+    if (!state)
+      throw new UsageError('bench hops needs a running bench stack: run `make bench ARGS=--keep` first');
+    const data = await loadDataset(stackEnv(state).DATABASE_ADMIN_URL!, (id) =>
+      mintDevToken(stackDir, id, 3600),
+    );
+    const hops = await measureHops({
+      state,
+      stackPrefix: `${resolve(values.dir)}/`,
+      workload: new Workload(data, PROFILES.short!.zipfS),
+      durationS: values.duration ? positiveNumber('--duration', values.duration) : 5,
+      connections: values.connections ? positiveNumber('--connections', values.connections) : 32,
+      rounds: 2,
+    });
+    process.stdout.write(renderHops(hops));
     return;
   }
   if (positionals.length > 0) throw new UsageError(`unknown command: ${positionals.join(' ')}`);

@@ -4,7 +4,7 @@
 // the schema's own trigger. A second run on the same stack reuses what is there.
 import { hashPassword } from '@taskfleet/users';
 import pg from 'pg';
-import { UUIDV7_NOW_FUNCTION } from './pgbench.ts';
+import { PICKER_FUNCTIONS, UUIDV7_NOW_FUNCTION } from './pgbench.ts';
 
 export const BENCH_EMAIL_DOMAIN = 'bench.taskfleet.test';
 /** Local use only: the benchmark's accounts live in a throwaway stack. */
@@ -43,7 +43,7 @@ export async function seed(opts: SeedOptions): Promise<SeedReport> {
     await db.query(
       `create table if not exists taskfleet_bench.keys (n int primary key, owner_id uuid not null, id uuid not null)`,
     );
-    await db.query(UUIDV7_NOW_FUNCTION);
+    for (const fn of [UUIDV7_NOW_FUNCTION, ...PICKER_FUNCTIONS]) await db.query(fn);
     await db.query(`grant usage on schema taskfleet_bench to ${pg.escapeIdentifier(opts.appUser)}`);
     await db.query(
       `grant select on all tables in schema taskfleet_bench to ${pg.escapeIdentifier(opts.appUser)}`,

@@ -98,7 +98,9 @@ describe('pgbench scripts', () => {
     );
     expect(() => bindAsExpressions('select $3', ['a'])).toThrow('no expression for $3');
     const read = readScript();
-    expect(read).toContain('from tasks where owner_id = (select owner_id from taskfleet_bench.keys');
+    expect(read).toContain(
+      'from tasks where owner_id = taskfleet_bench.key_owner(:n) and id = taskfleet_bench.key_id(:n)',
+    );
     expect(read).not.toMatch(/\$\d/);
     expect(GET_TASK_SQL).toContain('$2');
     const write = writeScript();

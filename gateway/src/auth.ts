@@ -2,6 +2,7 @@
 // through the same replicas the gateway routes to, cached), EdDSA/ES256 only, issuer and audience
 // checked. A token signed by a key we haven't seen makes us refetch the JWKS — at most every 10 s, so
 // garbage tokens can't turn into a request flood on the users service.
+import { VerifiedTokens } from '@taskfleet/service';
 import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { UpstreamGroup } from './upstreams.ts';
@@ -12,6 +13,9 @@ export class TokenVerifier {
   private keys: JWTVerifyGetKey | undefined;
   private fetchedAt = 0;
   private inflight: Promise<void> | undefined;
+  private jwksText = '';
+  /** Tokens verified before: their signature is not checked again until they expire. */
+  private readonly verified = new VerifiedTokens();
   private readonly opts: { users: UpstreamGroup; issuer: string; audience: string; cacheSeconds: number };
 
   constructor(opts: { users: UpstreamGroup; issuer: string; audience: string; cacheSeconds: number }) {
@@ -21,6 +25,8 @@ export class TokenVerifier {
   /** The verified subject, or undefined for a token that is not valid (the reason is not told). */
   async subject(token: string): Promise<string | undefined> {
     if (!this.keys || Date.now() - this.fetchedAt > this.opts.cacheSeconds * 1000) await this.refresh();
+    const known = this.verified.get(token);
+    if (known) return known.sub;
     try {
       return await this.verify(token);
     } catch (err) {
@@ -37,8 +43,11 @@ export class TokenVerifier {
       issuer: this.opts.issuer,
       audience: this.opts.audience,
       algorithms: ['EdDSA', 'ES256'],
+      requiredClaims: ['exp', 'sub'],
     });
-    return typeof payload.sub === 'string' ? payload.sub : undefined;
+    if (typeof payload.sub !== 'string' || typeof payload.exp !== 'number') return undefined;
+    this.verified.remember(token, { sub: payload.sub, exp: payload.exp });
+    return payload.sub;
   }
 
   private refresh(): Promise<void> {
@@ -61,8 +70,11 @@ export class TokenVerifier {
           await res.body.dump();
           continue;
         }
-        const jwks = (await res.body.json()) as JSONWebKeySet;
-        this.keys = createLocalJWKSet(jwks);
+        const text = await res.body.text();
+        // A changed key set (a key withdrawn, say) must not leave tokens it no longer covers honoured.
+        if (text !== this.jwksText) this.verified.clear();
+        this.jwksText = text;
+        this.keys = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);
         this.fetchedAt = Date.now();
         return;
       } catch {

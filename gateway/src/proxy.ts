@@ -46,7 +46,14 @@ export interface UpstreamResponse {
   body: Dispatcher.ResponseData['body'];
 }
 
-/** Forward and send the answer back as it comes (streamed). */
+/** Answers up to this size are read whole before they are sent on; larger ones are streamed. */
+const BUFFERED_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Forward and send the answer back. An answer of known, bounded length (every API answer) goes out in
+ * one write with its headers; piping it as a stream cost a write per chunk plus the stream machinery,
+ * a measurable share of a cached read (docs/performance.md). Anything else is streamed as it comes.
+ */
 export async function forward(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -54,7 +61,10 @@ export async function forward(
   opts: ProxyOptions,
 ): Promise<FastifyReply> {
   const response = await exchange(request, group, opts);
-  return reply.code(response.statusCode).headers(response.headers).send(response.body);
+  reply.code(response.statusCode).headers(response.headers);
+  const length = Number(response.headers['content-length'] ?? Number.NaN);
+  if (length <= BUFFERED_MAX_BYTES) return reply.send(Buffer.from(await response.body.arrayBuffer()));
+  return reply.send(response.body);
 }
 
 /** The request against a replica of `group` (retried where safe); throws a GATEWAY_ERR_* when none answers. */

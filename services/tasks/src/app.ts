@@ -3,7 +3,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { problemDetails } from '@taskfleet/service';
+import { accessLog, problemDetails } from '@taskfleet/service';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import type { Config } from './config.ts';
@@ -22,6 +22,7 @@ export interface BuildOptions {
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
+    disableRequestLogging: true, // one line per request instead: accessLog
     bodyLimit: config.BODY_LIMIT,
     // Behind the gateway: the request id it sends is kept; otherwise one is made here.
     requestIdHeader: 'x-request-id',
@@ -41,6 +42,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
 
   await app.register(configPlugin, { config });
   await app.register(problemDetails, { prefix: 'TASKS', bodyLimit: config.BODY_LIMIT });
+  await app.register(accessLog);
   await app.register(metrics);
   await app.register(swagger, {
     openapi: {

@@ -1,7 +1,7 @@
 // Builds the users service's Fastify app (no socket: tests inject, server.ts listens).
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { isDependencyDown, problemDetails } from '@taskfleet/service';
+import { accessLog, isDependencyDown, problemDetails } from '@taskfleet/service';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -35,6 +35,7 @@ export async function buildApp(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? false,
+    disableRequestLogging: true, // one line per request instead: accessLog
     bodyLimit: config.BODY_LIMIT,
     requestIdHeader: 'x-request-id',
     genReqId: () => crypto.randomUUID(),
@@ -45,6 +46,7 @@ export async function buildApp(
 
   app.decorate('shuttingDown', false);
   await app.register(problemDetails, { prefix: 'USERS', bodyLimit: config.BODY_LIMIT });
+  await app.register(accessLog);
   await app.register(metrics);
   await app.register(swagger, {
     openapi: {

@@ -1,6 +1,7 @@
 // The worker: outbox relay, durable cache invalidator and partition maintenance, with health and
 // metrics endpoints. Any number of workers may run (SKIP LOCKED relay, one shared quorum queue).
 import { ReconnectingConnection } from '@taskfleet/events';
+import { accessLog } from '@taskfleet/service';
 import type { FastifyInstance } from 'fastify';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
@@ -18,7 +19,8 @@ export interface Worker {
 }
 
 export async function buildWorker(config: Config, opts: { logger?: boolean | object } = {}): Promise<Worker> {
-  const app = Fastify({ logger: opts.logger ?? false });
+  const app = Fastify({ logger: opts.logger ?? false, disableRequestLogging: true });
+  await app.register(accessLog);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];

@@ -1,3 +1,4 @@
+export { accessLog } from './access-log.ts';
 export { assertNoProblems, ConfigError, configOrExit, Int, readEnv } from './config.ts';
 export { httpMetrics } from './metrics.ts';
 export type { Migration, MigrationSet } from './migrate.ts';
@@ -6,3 +7,5 @@ export type { Problem, ProblemOptions } from './problems.ts';
 export { problemDetails, sendProblem } from './problems.ts';
 export { serve, serviceLogger } from './server.ts';
 export { isDependencyDown } from './unavailable.ts';
+export type { VerifiedClaims } from './verified-tokens.ts';
+export { VerifiedTokens } from './verified-tokens.ts';

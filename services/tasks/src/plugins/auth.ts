@@ -1,6 +1,7 @@
 // Who is calling: a bearer access token (JWT) issued by the users service, verified here against its
 // public keys (JWKS). The owner of every task operation is the token's subject — never a header or
 // body field a client could set. See docs/adr/0002-identity-contract.md.
+import { VerifiedTokens } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import type { JWTVerifyGetKey } from 'jose';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify } from 'jose';
@@ -25,16 +26,24 @@ export default fp(
     const keys: JWTVerifyGetKey = AUTH_JWKS
       ? createLocalJWKSet(JSON.parse(AUTH_JWKS))
       : createRemoteJWKSet(new URL(AUTH_JWKS_URL!), { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
+    const verified = new VerifiedTokens();
     app.decorateRequest('owner', '');
     app.decorate('authenticate', async (request) => {
       const header = request.headers.authorization;
       const match = header ? /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(header) : null;
       if (!match) throw new TasksErrors.UNAUTHORIZED('send Authorization: Bearer <access token>');
+      const token = match[1]!;
+      const known = verified.get(token);
+      if (known) {
+        request.owner = known.sub;
+        return;
+      }
       let sub: unknown;
+      let exp: unknown;
       try {
         ({
-          payload: { sub },
-        } = await jwtVerify(match[1]!, keys, {
+          payload: { sub, exp },
+        } = await jwtVerify(token, keys, {
           issuer: AUTH_ISSUER,
           audience: AUTH_AUDIENCE,
           algorithms: ALGORITHMS,
@@ -52,6 +61,7 @@ export default fp(
       }
       if (typeof sub !== 'string' || !UUID.test(sub))
         throw new TasksErrors.UNAUTHORIZED('the access token has no valid subject');
+      verified.remember(token, { sub, exp: exp as number });
       request.owner = sub;
     });
   },

@@ -90,6 +90,8 @@ export default fp(
       commandTimeout: 250,
       connectTimeout: 1_000,
       lazyConnect: true,
+      // Commands issued in the same tick (many concurrent requests) leave in one write (performance.md).
+      enableAutoPipelining: true,
     });
     redis.on('error', (err) => app.log.debug({ err }, 'redis error'));
     redis

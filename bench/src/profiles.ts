@@ -48,7 +48,6 @@ export const PROFILES: Record<string, Profile> = {
     warmupS: 5,
     closedS: 30,
     openS: 30,
-    manyConnectionsIntervalS: 5,
     manyConnectionsS: 60,
     rampS: 10,
     pgS: 30,

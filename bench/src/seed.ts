@@ -39,7 +39,9 @@ export async function seed(opts: SeedOptions): Promise<SeedReport> {
   try {
     await db.query(`create schema if not exists taskfleet_bench`);
     // pgbench's ceilings pick rows by number from these (see pgbench.ts).
-    await db.query(`create table if not exists taskfleet_bench.owners (n int primary key, id uuid not null)`);
+    await db.query(
+      `create table if not exists taskfleet_bench.owners (n int primary key, id uuid not null unique)`,
+    );
     await db.query(
       `create table if not exists taskfleet_bench.keys (n int primary key, owner_id uuid not null, id uuid not null)`,
     );
@@ -61,7 +63,11 @@ export async function seed(opts: SeedOptions): Promise<SeedReport> {
 }
 
 async function ensureUsers(db: pg.Client, opts: SeedOptions): Promise<number> {
-  const have = await count(db, 'select count(*) as n from taskfleet_bench.owners');
+  // Distinct accounts numbered once each (stacks seeded by an earlier version could number one twice).
+  const have = await count(
+    db,
+    'select case when count(*) = count(distinct id) then count(*) else 0 end as n from taskfleet_bench.owners',
+  );
   if (have >= opts.users) return have;
   opts.progress(`seeding ${opts.users} users`);
   const hash = await hashPassword(BENCH_PASSWORD);
@@ -73,10 +79,12 @@ async function ensureUsers(db: pg.Client, opts: SeedOptions): Promise<number> {
      on conflict do nothing`,
     [opts.users, hash],
   );
+  // Numbered afresh from every bench account: a larger seed over a smaller one must neither skip an
+  // account nor number one twice (a task listed twice would get two version counters in the client).
+  await db.query('truncate taskfleet_bench.owners');
   await db.query(
     `insert into taskfleet_bench.owners (n, id)
-     select row_number() over (order by email), id from users.users where email like '%@${BENCH_EMAIL_DOMAIN}'
-     on conflict (n) do nothing`,
+     select row_number() over (order by email), id from users.users where email like '%@${BENCH_EMAIL_DOMAIN}'`,
   );
   await db.query('commit');
   return count(db, 'select count(*) as n from taskfleet_bench.owners');

@@ -1,6 +1,7 @@
 // Every route and every error path of the task API, against real Postgres (primary + replicas via
 // PgBouncer) and Redis.
 import { randomUUID } from 'node:crypto';
+import { VerifiedTokens } from '@taskfleet/service';
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,6 +180,48 @@ describe('authentication', () => {
       expect(res.statusCode, name).toBe(401);
       expect(res.json().code, name).toBe('TASKS_ERR_UNAUTHORIZED');
     }
+  });
+});
+
+describe('remembered tokens (ADR 0008)', () => {
+  const url = '/v1/tasks';
+  const get = (token: string) =>
+    app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+
+  it('honours a token it verified before only until the token expires', async () => {
+    const user = randomUUID();
+    const expiresAt = Math.floor(Date.now() / 1000) + 2;
+    const token = await tokenFor(user, { expiresIn: expiresAt });
+    expect((await get(token)).statusCode).toBe(200);
+    expect((await get(token)).statusCode).toBe(200); // now from the cache
+    await new Promise((r) => setTimeout(r, expiresAt * 1000 - Date.now() + 50));
+    const late = await get(token);
+    expect(late.statusCode).toBe(401);
+    expect(late.json().code).toBe('TASKS_ERR_UNAUTHORIZED');
+  });
+
+  it('checks a changed copy of a remembered token in full', async () => {
+    const token = await tokenFor(randomUUID());
+    expect((await get(token)).statusCode).toBe(200);
+    const [h, p, sig] = token.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
+    const swapped = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: randomUUID() })).toString('base64url')}.${sig}`;
+    expect((await get(swapped)).statusCode).toBe(401);
+  });
+
+  it('keeps at most `max` tokens and forgets expired ones', () => {
+    const cache = new VerifiedTokens({ max: 2 });
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    cache.remember('a', { sub: 'u1', exp });
+    cache.remember('b', { sub: 'u2', exp });
+    cache.remember('c', { sub: 'u3', exp });
+    expect(cache.size).toBe(2);
+    expect(cache.get('a')).toBeUndefined();
+    expect(cache.get('c')?.sub).toBe('u3');
+    cache.remember('old', { sub: 'u4', exp: Math.floor(Date.now() / 1000) - 1 });
+    expect(cache.get('old')).toBeUndefined();
+    cache.clear();
+    expect(cache.get('c')).toBeUndefined();
   });
 });
 

@@ -127,8 +127,6 @@ export async function buildGateway(
     request.subject = subject;
   }
 
-  // Rate limits run after authentication (preHandler), so a user's budget is keyed by the verified
-  // subject — an unverified one would let anybody spend somebody else's.
   const connectRedis = async (commandTimeout: number) => {
     const client = new Redis(config.REDIS_URL, {
       enableOfflineQueue: false,
@@ -162,6 +160,8 @@ export async function buildGateway(
     labelNames: ['limit'],
     registers: [app.metricsRegistry],
   });
+  // Rate limits run after authentication (preHandler), so a user's budget is keyed by the verified
+  // subject — an unverified one would let anybody spend somebody else's.
   await app.register(rateLimit, {
     global: true,
     hook: 'preHandler',

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { documentedErrors, errorTable, newAccount } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import { build as buildTasks } from '@taskfleet/tasks/testing';
-import { buildUsers } from '@taskfleet/users/testing';
+import { buildUsers, signingKeySet } from '@taskfleet/users/testing';
 import type { FastifyInstance } from 'fastify';
 import { decodeJwt, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,6 +179,41 @@ describe('authentication at the gateway', () => {
     }
     const after = await Promise.all(tasks.map((t) => served(t, '/v1/tasks')));
     expect(after).toEqual(before);
+  });
+});
+
+describe('remembered tokens (ADR 0008)', () => {
+  it('stops honouring a remembered token once the users service withdraws its key', async () => {
+    const jwksOf = async (app: FastifyInstance) =>
+      (
+        JSON.parse((await app.inject({ method: 'GET', url: '/.well-known/jwks.json' })).body) as {
+          keys: object[];
+        }
+      ).keys;
+    const before = await buildUsers({ AUTH_SIGNING_KEYS: await signingKeySet('rotation-old') });
+    const port = Number(new URL(await listen(before)).port);
+    const after = await buildUsers({ AUTH_SIGNING_KEYS: await signingKeySet('rotation-new') });
+    // The task replica accepts both keys: what is tested is the gateway's own decision.
+    const bothKeys = JSON.stringify({ keys: [...(await jwksOf(before)), ...(await jwksOf(after))] });
+    const replica = await buildTasks({ AUTH_JWKS: bothKeys });
+    const { app, url } = await startGateway([await listen(replica)], [`http://127.0.0.1:${port}`], {
+      JWKS_CACHE_SECONDS: '1',
+    });
+    try {
+      const { auth } = await newAccount(url, 'rotation');
+      expect((await fetch(`${url}/v1/tasks`, { headers: auth })).status).toBe(200);
+      expect((await fetch(`${url}/v1/tasks`, { headers: auth })).status).toBe(200); // remembered now
+      // The users service comes back on the same address signing with a new key only.
+      await before.close();
+      await after.listen({ host: '127.0.0.1', port });
+      await new Promise((r) => setTimeout(r, 1_200)); // past JWKS_CACHE_SECONDS: the gateway refetches
+      const refused = await fetch(`${url}/v1/tasks`, { headers: auth });
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { code: string }).code).toBe('GATEWAY_ERR_UNAUTHORIZED');
+    } finally {
+      await app.close();
+      await Promise.all([replica.close(), after.close(), before.close()]);
+    }
   });
 });
 

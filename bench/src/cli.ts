@@ -1,7 +1,8 @@
 // `make bench`: bring up (or reuse) the benchmark's native stack, seed it, run every scenario through
 // nginx and every ceiling with the same client in the same run, then write bench/results/<ts>.json, an
 // HTML report beside it and a text summary.
-//   node bench/src/cli.ts [--profile short|long|smoke] [--keep] [--cpu-prof] [--scenarios a,b] [--duration S]
+//   node bench/src/cli.ts [--profile short|long|smoke] [--keep] [--cpu-prof] [--replicas 1|2]
+//                         [--scenarios a,b] [--duration S]
 //                         [--connections N] [--rate R] [--rate-fraction F] [--base-port P]
 //   node bench/src/cli.ts report <results.json>     re-render the HTML and summary of a past run
 //   node bench/src/cli.ts hops [--duration S]        CPU per request hop by hop, on a stack kept with --keep
@@ -301,6 +302,7 @@ async function main() {
       profile: { type: 'string', default: 'short' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      replicas: { type: 'string', default: '2' },
       scenarios: { type: 'string' },
       duration: { type: 'string' },
       connections: { type: 'string' },
@@ -362,7 +364,10 @@ async function main() {
   const cpuProfileDir = values['cpu-prof']
     ? join(root, 'cpu-profiles', startedAt.toISOString().replace(/[:.]/g, '-'))
     : undefined;
+  if (values.replicas !== '1' && values.replicas !== '2') throw new UsageError('--replicas must be 1 or 2');
+  const replicas = Number(values.replicas) as 1 | 2;
   const bench = await ensureBenchStack({
+    replicas,
     dir: stackDir,
     basePort: positiveNumber('--base-port', values['base-port']),
     keep: values.keep && !cpuProfileDir,
@@ -476,7 +481,13 @@ async function main() {
       finished_at: new Date().toISOString(),
       profile: values.profile,
       machine: machine(),
-      parameters: { ...profile, rate: rate ?? null, rate_fraction: rateFraction, scenarios: selected },
+      parameters: {
+        ...profile,
+        replicas,
+        rate: rate ?? null,
+        rate_fraction: rateFraction,
+        scenarios: selected,
+      },
       dataset: {
         users: seeded.users,
         tasks: seeded.tasks,

@@ -39,6 +39,8 @@ export async function ensureBenchStack(opts: {
   keep: boolean;
   /** Start the services with --cpu-prof (profiles written here when they stop); needs a fresh stack. */
   cpuProfileDir?: string | undefined;
+  /** Replicas of gateway, tasks and users (the stack's default is 2). */
+  replicas: 1 | 2;
   progress: (m: string) => void;
 }): Promise<BenchStack> {
   const existing = stackStatus(opts.dir);
@@ -46,6 +48,12 @@ export async function ensureBenchStack(opts: {
     existing.state && existing.components.length > 0 && existing.components.every((c) => c.alive);
   if (running && opts.cpuProfileDir) {
     throw new Error(`--cpu-prof needs a stack of its own: stop the running one first (bench down)`);
+  }
+  const runningReplicas = existing.state?.endpoints.services?.filter((r) => r.service === 'tasks').length;
+  if (running && runningReplicas !== opts.replicas) {
+    throw new Error(
+      `the running bench stack has ${runningReplicas} replicas per service, not ${opts.replicas}: stop it first (bench down)`,
+    );
   }
   if (running && existing.state) {
     opts.progress(`reusing the running bench stack in ${opts.dir}`);
@@ -60,6 +68,7 @@ export async function ensureBenchStack(opts: {
       ? { ...BENCH_SERVICE_ENV, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` }
       : BENCH_SERVICE_ENV,
     edgeLimits: BENCH_EDGE_LIMITS,
+    replicas: opts.replicas,
     onProgress: opts.progress,
   });
   // Should this process die without cleaning up, the watchdog stops the stack (unless it is to be kept).

@@ -42,6 +42,8 @@ export interface StackOptions {
   serviceEnv?: Record<string, string>;
   /** Per-client-address limits at the edge (nginx); the production defaults when absent. */
   edgeLimits?: EdgeLimits;
+  /** Replicas of the gateway, tasks and users services: 2 (default, failover) or 1 (small hosts). */
+  replicas?: 1 | 2;
   /** Test stacks: the process whose exit means the stack must go (see watchdog.ts). */
   ownerPid?: number | null;
   onProgress?: (message: string) => void;
@@ -181,6 +183,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
   }
 
   const databases = opts.databases ?? ['taskfleet'];
+  const replicaCount = opts.replicas ?? 2;
   const vhosts = opts.vhosts ?? ['taskfleet'];
   const ports = await planPorts(opts.ports);
   const endpoints = endpointsFrom(ports);
@@ -245,7 +248,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
           ? [
               { host: HOST, port: ports.gateway1 },
               { host: HOST, port: ports.gateway2 },
-            ]
+            ].slice(0, replicaCount)
           : [],
         limits: opts.edgeLimits,
       }),
@@ -267,7 +270,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
         replica('users', 2, ports.users2),
         replica('gateway', 1, ports.gateway1),
         replica('gateway', 2, ports.gateway2),
-      ];
+      ].filter((r) => r.index <= replicaCount);
       const urls = (service: string) =>
         replicas
           .filter((r) => r.service === service)

@@ -137,8 +137,16 @@ const dispatcherOptions = (timeoutMs: number) => ({
   connectTimeout: timeoutMs,
 });
 
-/** Send one request on `dispatcher` and record it against the time it was due. */
-async function send(dispatcher: Dispatcher, spec: RequestSpec, dueAt: number, rec: Recorder): Promise<void> {
+/**
+ * Send one request on `dispatcher`; with `rec`, record it against the time it was due (without, it is
+ * not measured: opening a connection). True when the answer had an expected status.
+ */
+async function send(
+  dispatcher: Dispatcher,
+  spec: RequestSpec,
+  dueAt: number,
+  rec?: Recorder,
+): Promise<boolean> {
   try {
     const res = await dispatcher.request({
       method: spec.method,
@@ -149,9 +157,11 @@ async function send(dispatcher: Dispatcher, spec: RequestSpec, dueAt: number, re
     const ok = spec.expect.includes(res.statusCode);
     if (ok && spec.onBody) spec.onBody(await res.body.text());
     else await res.body.dump();
-    rec.record(dueAt, res.statusCode, ok);
+    rec?.record(dueAt, res.statusCode, ok);
+    return ok;
   } catch {
-    rec.record(dueAt, 'error', false);
+    rec?.record(dueAt, 'error', false);
+    return false;
   } finally {
     spec.onDone?.();
   }
@@ -190,7 +200,7 @@ export async function openLoop(
   const start = performance.now();
   const endAt = start + opts.durationS * 1000;
   const maxOutstanding = opts.maxOutstanding ?? 20_000;
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Set<Promise<boolean>>();
   let due = start;
   while (due < endAt) {
     const now = performance.now();
@@ -238,7 +248,7 @@ export async function perConnectionLoop(
       const client = new Client(opts.origin, dispatcherOptions(opts.timeoutMs ?? 10_000));
       clients.push(client);
       opening.push(
-        sendUnmeasured(client, opts.next()).then((ok) => {
+        send(client, opts.next(), performance.now()).then((ok) => {
           if (ok) opened++;
           else failedToOpen++;
         }),
@@ -257,7 +267,7 @@ export async function perConnectionLoop(
   await Promise.all(
     clients.map(async (client) => {
       let due = start + Math.random() * intervalMs;
-      const pending: Promise<void>[] = [];
+      const pending: Promise<boolean>[] = [];
       while (due < endAt) {
         await sleep(Math.max(0, due - performance.now()));
         // Not awaited: if the previous request is slow this one queues on the same connection.
@@ -270,24 +280,6 @@ export async function perConnectionLoop(
   const result = rec.finish();
   await Promise.all(clients.map((c) => c.close()));
   return { ...result, opened, failedToOpen };
-}
-
-/** One request that is not measured (it opens a connection); true when it succeeded. */
-async function sendUnmeasured(client: Client, spec: RequestSpec): Promise<boolean> {
-  try {
-    const res = await client.request({
-      method: spec.method,
-      path: spec.path,
-      headers: spec.headers,
-      body: spec.body ?? null,
-    });
-    await res.body.dump();
-    return spec.expect.includes(res.statusCode);
-  } catch {
-    return false;
-  } finally {
-    spec.onDone?.();
-  }
 }
 
 /** Summary numbers of a histogram in milliseconds. */

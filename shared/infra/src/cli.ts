@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // taskfleet-stack — the native stack runner behind `make up`, `make down` and `make status`.
 //
-//   node shared/infra/src/cli.ts up     [--dir DIR] [--base-port N]
+//   node shared/infra/src/cli.ts up     [--dir DIR] [--base-port N] [--replicas 1|2]
 //   node shared/infra/src/cli.ts down   [--dir DIR] [--purge]
 //   node shared/infra/src/cli.ts status [--dir DIR] [--json]
 //   node shared/infra/src/cli.ts env    [--dir DIR]          (connection settings as KEY=value lines)
@@ -18,13 +18,15 @@ import { stackStatus, startStack, stopStack } from './stack.ts';
 import { ensurePackages, missingPackages } from './system.ts';
 
 const USAGE =
-  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--json] [--purge]';
+  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--json] [--purge]';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: {
     dir: { type: 'string', default: process.env.TASKFLEET_STACK_DIR ?? repoPath('.stack') },
     'base-port': { type: 'string', default: process.env.TASKFLEET_BASE_PORT ?? '21000' },
+    // Replicas of gateway, tasks and users: 2 for failover; 1 on a small host (docs/performance.md).
+    replicas: { type: 'string', default: process.env.TASKFLEET_REPLICAS ?? '2' },
     json: { type: 'boolean', default: false },
     purge: { type: 'boolean', default: false },
     user: { type: 'string' },
@@ -67,7 +69,18 @@ async function main(): Promise<number> {
       const basePort = Number(values['base-port']);
       if (!Number.isInteger(basePort) || basePort < 1024)
         throw new Error(`invalid --base-port ${values['base-port']}`);
-      const state = await startStack({ dir, ports: basePort, services: true, onProgress: progress });
+      if (values.replicas !== '1' && values.replicas !== '2') {
+        err('--replicas (TASKFLEET_REPLICAS) must be 1 or 2');
+        return 2;
+      }
+      const replicas = values.replicas === '1' ? 1 : 2;
+      const state = await startStack({
+        dir,
+        ports: basePort,
+        services: true,
+        replicas,
+        onProgress: progress,
+      });
       printStatus();
       const env = stackEnv(state);
       out('');

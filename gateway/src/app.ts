@@ -4,7 +4,7 @@
 // replica of each.
 import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
-import { accessLog, httpMetrics, problemDetails } from '@taskfleet/service';
+import { accessLog, httpMetrics, problemDetails, serviceOptions } from '@taskfleet/service';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
@@ -41,10 +41,9 @@ export async function buildGateway(
   opts: { logger?: FastifyServerOptions['logger'] } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? false,
-    disableRequestLogging: true, // one line per request instead: accessLog
-    bodyLimit: config.BODY_LIMIT,
+    ...serviceOptions({ logger: opts.logger, bodyLimit: config.BODY_LIMIT }),
     // Keep the caller's request id when it is a sane one (nginx sets it), else make one.
+    requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : crypto.randomUUID();

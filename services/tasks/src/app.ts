@@ -3,7 +3,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { accessLog, problemDetails } from '@taskfleet/service';
+import { accessLog, problemDetails, serviceOptions } from '@taskfleet/service';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import type { Config } from './config.ts';
@@ -20,24 +20,10 @@ export interface BuildOptions {
 }
 
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  // Query strings are declared as strings: serviceOptions' validation doesn't coerce them.
   const app = Fastify({
-    logger: opts.logger ?? false,
-    disableRequestLogging: true, // one line per request instead: accessLog
-    bodyLimit: config.BODY_LIMIT,
-    // Behind the gateway: the request id it sends is kept; otherwise one is made here.
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    ...serviceOptions({ logger: opts.logger, bodyLimit: config.BODY_LIMIT }),
     routerOptions: { maxParamLength: 100 },
-    ajv: {
-      customOptions: {
-        // Reject what the schema does not allow instead of silently fixing it: unknown fields are
-        // errors (not stripped) and "1" is not a number. Query strings are declared as strings.
-        removeAdditional: false,
-        coerceTypes: false,
-        useDefaults: false,
-        allErrors: true,
-      },
-    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   await app.register(configPlugin, { config });

@@ -1,7 +1,7 @@
 // Builds the users service's Fastify app (no socket: tests inject, server.ts listens).
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { accessLog, isDependencyDown, problemDetails } from '@taskfleet/service';
+import { accessLog, isDependencyDown, problemDetails, serviceOptions } from '@taskfleet/service';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -33,16 +33,9 @@ export async function buildApp(
   config: Config,
   opts: { logger?: FastifyServerOptions['logger'] } = {},
 ): Promise<FastifyInstance> {
-  const app = Fastify({
-    logger: opts.logger ?? false,
-    disableRequestLogging: true, // one line per request instead: accessLog
-    bodyLimit: config.BODY_LIMIT,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true },
-    },
-  }).withTypeProvider<TypeBoxTypeProvider>();
+  const app = Fastify(
+    serviceOptions({ logger: opts.logger, bodyLimit: config.BODY_LIMIT }),
+  ).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorate('shuttingDown', false);
   await app.register(problemDetails, { prefix: 'USERS', bodyLimit: config.BODY_LIMIT });

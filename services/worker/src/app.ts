@@ -1,8 +1,8 @@
 // The worker: outbox relay, durable cache invalidator and partition maintenance, with health and
 // metrics endpoints. Any number of workers may run (SKIP LOCKED relay, one shared quorum queue).
 import { ReconnectingConnection } from '@taskfleet/events';
-import { accessLog } from '@taskfleet/service';
-import type { FastifyInstance } from 'fastify';
+import { accessLog, serviceOptions } from '@taskfleet/service';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -18,8 +18,11 @@ export interface Worker {
   maintain(): Promise<void>;
 }
 
-export async function buildWorker(config: Config, opts: { logger?: boolean | object } = {}): Promise<Worker> {
-  const app = Fastify({ logger: opts.logger ?? false, disableRequestLogging: true });
+export async function buildWorker(
+  config: Config,
+  opts: { logger?: FastifyServerOptions['logger'] } = {},
+): Promise<Worker> {
+  const app = Fastify(serviceOptions({ logger: opts.logger }));
   await app.register(accessLog);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });

@@ -5,7 +5,7 @@ export type { Migration, MigrationSet } from './migrate.ts';
 export { loadMigrations, migrate } from './migrate.ts';
 export type { Problem, ProblemOptions } from './problems.ts';
 export { problemDetails, sendProblem } from './problems.ts';
-export { serve, serviceLogger } from './server.ts';
+export { serve, serviceLogger, serviceOptions } from './server.ts';
 export { isDependencyDown } from './unavailable.ts';
 export type { VerifiedClaims } from './verified-tokens.ts';
 export { VerifiedTokens } from './verified-tokens.ts';

@@ -21,3 +21,23 @@ export async function serve(
   });
   await app.listen({ host: opts.host, port: opts.port });
 }
+
+/**
+ * The Fastify options every service starts from: its logger, one access-log line per request instead
+ * of Fastify's two (register `accessLog`), the body limit, the request id the caller (gateway) sends or
+ * a new one, and validation that rejects what a schema doesn't allow instead of fixing it silently
+ * (unknown fields are errors, not stripped; "1" is not a number; no defaults filled in).
+ */
+export const serviceOptions = (opts: {
+  logger?: FastifyServerOptions['logger'];
+  bodyLimit?: number;
+}): FastifyServerOptions => ({
+  logger: opts.logger ?? false,
+  disableRequestLogging: true,
+  ...(opts.bodyLimit === undefined ? {} : { bodyLimit: opts.bodyLimit }),
+  requestIdHeader: 'x-request-id',
+  genReqId: () => crypto.randomUUID(),
+  ajv: {
+    customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: true },
+  },
+});

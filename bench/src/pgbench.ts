@@ -52,9 +52,21 @@ export function readScript(): string {
   return `\\set n random(1, :tasks)\n${sql};\n`;
 }
 
-/** pgbench script: the service's create of one task, with its outbox event, in one statement. */
+/** 32 random bytes, as a key digest or request fingerprint is. */
+const RANDOM_DIGEST = `decode(md5(random()::text) || md5(random()::text), 'hex')`;
+
+/**
+ * pgbench script: the service's create of one task with its outbox event and its Idempotency-Key row,
+ * in one statement — what a create sent with a key (as the benchmark's are) costs the database.
+ */
 export function writeScript(): string {
-  const { text, values } = createTaskQuery('owner', { title: 'pgbench' });
+  const digest = Buffer.alloc(32);
+  const { text, values } = createTaskQuery(
+    'owner',
+    { title: 'pgbench' },
+    {},
+    { key: digest, fingerprint: digest },
+  );
   const expressions = [
     'taskfleet_bench.uuidv7_now()', // task id
     'taskfleet_bench.owner(:u)', // owner
@@ -67,6 +79,8 @@ export function writeScript(): string {
     'now()', // created_at = updated_at
     'taskfleet_bench.uuidv7_now()', // event id
     'null', // traceparent
+    RANDOM_DIGEST, // idempotency key digest
+    RANDOM_DIGEST, // request fingerprint
   ];
   if (values.length !== expressions.length) {
     throw new Error(

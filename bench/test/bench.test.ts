@@ -106,6 +106,7 @@ describe('pgbench scripts', () => {
     const write = writeScript();
     expect(write).not.toMatch(/\$\d/);
     expect(write).toContain('insert into outbox');
+    expect(write).toContain('insert into idempotency_keys');
     expect(write).toContain(createTaskQuery('x', { title: 'y' }).text.slice(0, 40));
   });
 });

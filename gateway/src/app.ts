@@ -13,7 +13,7 @@ import { TokenVerifier } from './auth.ts';
 import type { Config } from './config.ts';
 import { commaList } from './config.ts';
 import { GatewayErrors } from './errors.ts';
-import { idempotent } from './idempotency.ts';
+import { IdempotencyKeys } from './idempotency.ts';
 import { exchange, forward } from './proxy.ts';
 import { redisWithLocalFallback } from './rate-limit.ts';
 import { UpstreamGroup } from './upstreams.ts';
@@ -143,11 +143,11 @@ export async function buildGateway(
     });
     return client;
   };
-  // Rate limits give up on Redis after 100 ms: they have a local fallback. Idempotency keys have none
-  // (no claim, no create: 503), so they wait longer — on a saturated host Redis answers can take
-  // over 100 ms, and the benchmark saw creates refused for it (docs/performance.md).
+  // Rate limits give up on Redis after 100 ms: they have a local fallback. Idempotency claims wait a
+  // little longer (on a saturated host Redis answers can take over 100 ms, docs/performance.md), then
+  // fall back to the services' own record of keys (ADR 0009).
   const redis = await connectRedis(100);
-  const idempotencyRedis = await connectRedis(1_000);
+  const idempotencyRedis = await connectRedis(config.IDEMPOTENCY_REDIS_TIMEOUT_MS);
   const fallbacks = new Counter({
     name: 'gateway_rate_limit_fallbacks_total',
     help: 'Rate-limit decisions taken locally because Redis did not answer',
@@ -174,18 +174,38 @@ export async function buildGateway(
       return new GatewayErrors.RATE_LIMITED(context.after);
     },
   });
-  const idempotency = {
+  const decisions = new Counter({
+    name: 'gateway_idempotency_decisions_total',
+    help: 'Requests with an Idempotency-Key by decision: claimed (ran), replayed, in_flight (409), key_reused (422), store_down_ran (Redis away, the service enforced the key), store_down_refused (503)',
+    labelNames: ['decision'],
+    registers: [app.metricsRegistry],
+  });
+  const idempotency = new IdempotencyKeys({
     redis: idempotencyRedis,
     prefix: config.REDIS_KEY_PREFIX,
-    ttlSeconds: 86_400,
-    lockSeconds: 60,
-  };
-  const to = (group: UpstreamGroup) => (request: FastifyRequest, reply: FastifyReply) =>
-    request.method === 'POST'
-      ? idempotent(request, reply, () => exchange(request, group, proxyOptions), idempotency)
-      : forward(request, reply, group, proxyOptions);
-  const toTasks = to(gateway.tasks);
-  const toUsers = to(gateway.users);
+    ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
+    leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    onDecision: (decision) => decisions.inc({ decision }),
+    log: app.log,
+  });
+  new Gauge({
+    name: 'gateway_idempotency_pending_writes',
+    help: 'Idempotency releases and answers waiting for Redis to be reachable again',
+    registers: [app.metricsRegistry],
+    collect() {
+      this.set(idempotency.pending);
+    },
+  });
+  // `durableKeys`: the service records Idempotency-Keys with the effect they guard (in its database), so
+  // a create with a key stays at most once when Redis is away. Only the task service does today.
+  const to =
+    (group: UpstreamGroup, { durableKeys }: { durableKeys: boolean }) =>
+    (request: FastifyRequest, reply: FastifyReply) =>
+      request.method === 'POST'
+        ? idempotency.handle(request, reply, () => exchange(request, group, proxyOptions), durableKeys)
+        : forward(request, reply, group, proxyOptions);
+  const toTasks = to(gateway.tasks, { durableKeys: true });
+  const toUsers = to(gateway.users, { durableKeys: false });
   const ALL = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT'] as const;
 
   const authLimit = {

@@ -44,6 +44,14 @@ export const ConfigSchema = Type.Object({
   /** Shared rate-limit counters (and idempotency records). */
   REDIS_URL: Type.String({ minLength: 1 }),
   REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),
+  /**
+   * Idempotency-Key claims (ADR 0009): a claim's lease, renewed while its request runs, so a gateway
+   * that dies or stalls holds a key this long at most; how long Redis may take before a claim is given
+   * up (durable routes then run on the service's own record of keys); how long answers are replayed.
+   */
+  IDEMPOTENCY_LEASE_MS: Int(300, 3_000, 60_000),
+  IDEMPOTENCY_REDIS_TIMEOUT_MS: Int(10, 500, 10_000),
+  IDEMPOTENCY_TTL_SECONDS: Int(60, 86_400, 604_800),
   /** Requests per window: per user when authenticated, else per client address. */
   RATE_LIMIT_USER_MAX: Int(1, 6_000),
   RATE_LIMIT_IP_MAX: Int(1, 1_200),

@@ -1,8 +1,20 @@
 // The gateway in front of real replicas: two task-service and two users-service instances listening on
 // 127.0.0.1 (against the real Postgres, PgBouncer, Redis and RabbitMQ of the test stack), and the
 // gateway talking to them over HTTP, as in production.
+
+import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { documentedErrors, errorTable, newAccount } from '@taskfleet/infra';
+import { join } from 'node:path';
+import {
+  documentedErrors,
+  errorTable,
+  freePorts,
+  guardStack,
+  newAccount,
+  redisOnce,
+  startExtraRedis,
+  stopStack,
+} from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import { build as buildTasks } from '@taskfleet/tasks/testing';
 import { buildUsers, signingKeySet } from '@taskfleet/users/testing';
@@ -379,7 +391,6 @@ describe('Idempotency-Key on POST', () => {
 
   it('creates exactly one task when the same key races on both gateways at once', async () => {
     const { auth } = await account();
-    const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     const shared = { REDIS_KEY_PREFIX: `${stack.prefix}gw-idem-${crypto.randomUUID()}:` };
     const one = await startGateway(tasks.map(urlOf), users.map(urlOf), shared);
     const two = await startGateway(tasks.map(urlOf), users.map(urlOf), shared);
@@ -393,8 +404,13 @@ describe('Idempotency-Key on POST', () => {
           }),
         ),
       );
+      // Correct outcomes: the create (201), its replay (201), "still running" (409), or a gateway too busy
+      // to take it (503). Never a second task, never another error.
       const statuses = responses.map((r) => r.status);
-      expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+      expect(
+        statuses.every((s) => s === 201 || s === 409 || s === 503),
+        statuses.join(),
+      ).toBe(true);
       expect(statuses).toContain(201);
       const busy = responses.find((r) => r.status === 409);
       if (busy) expect(busy.headers.get('retry-after')).toBe('1');
@@ -405,6 +421,113 @@ describe('Idempotency-Key on POST', () => {
     } finally {
       await one.app.close();
       await two.app.close();
+    }
+  });
+
+  const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const titles = async (auth: Record<string, string>) =>
+    (
+      (await (await fetch(`${base}/v1/tasks?limit=100`, { headers: auth })).json()) as {
+        items: { title: string }[];
+      }
+    ).items.map((t) => t.title);
+
+  it('still runs a create with a key once when Redis is unreachable: the task service enforces it', async () => {
+    const [closedPort] = await freePorts(1);
+    const lonely = await startGateway(tasks.map(urlOf), users.map(urlOf), {
+      REDIS_URL: `redis://127.0.0.1:${closedPort}`,
+    });
+    try {
+      const { auth } = await account();
+      const key = crypto.randomUUID();
+      const post = () =>
+        fetch(`${lonely.url}/v1/tasks`, {
+          method: 'POST',
+          ...json({ title: 'no redis' }, { ...auth, 'idempotency-key': key }),
+        });
+      const first = await post();
+      expect(first.status).toBe(201);
+      const again = await post();
+      expect(again.status).toBe(201);
+      expect(again.headers.get('idempotent-replayed')).toBe('true');
+      expect(await again.json()).toEqual(await first.json());
+      expect(await titles(auth)).toEqual(['no redis']);
+      // A service that keeps no record of keys (users) can't give that guarantee: refused, not run.
+      const login = await fetch(`${lonely.url}/v1/auth/login`, {
+        method: 'POST',
+        ...json({ email: 'nobody@example.test', password: 'x'.repeat(12) }, { 'idempotency-key': key }),
+      });
+      expect(login.status).toBe(503);
+      expect(((await login.json()) as { code: string }).code).toBe('GATEWAY_ERR_IDEMPOTENCY_UNAVAILABLE');
+      const metrics = await (await fetch(`${lonely.url}/metrics`)).text();
+      expect(metrics).toMatch(/^gateway_idempotency_decisions_total\{decision="store_down_ran"\} 2$/m);
+      expect(metrics).toMatch(/^gateway_idempotency_decisions_total\{decision="store_down_refused"\} 1$/m);
+    } finally {
+      await lonely.app.close();
+    }
+  });
+
+  it('releases a claim that a frozen Redis runs late, so the key answers again as soon as Redis does', async () => {
+    const dir = join(stack.state.dir, `redis-frozen-w${stack.worker}`);
+    mkdirSync(dir, { recursive: true });
+    guardStack(dir, process.pid, join(dir, 'watchdog.log'));
+    const redis = await startExtraRedis({ parent: stack.state, dir });
+    const frozen = await startGateway(tasks.map(urlOf), users.map(urlOf), {
+      REDIS_URL: `redis://${redis.host}:${redis.port}`,
+      REDIS_KEY_PREFIX: 'frozen:',
+      IDEMPOTENCY_REDIS_TIMEOUT_MS: '200',
+    });
+    let stopped = false;
+    try {
+      const { auth } = await account();
+      const keys = Array.from({ length: 5 }, () => crypto.randomUUID());
+      const post = (key: string) =>
+        fetch(`${frozen.url}/v1/tasks`, {
+          method: 'POST',
+          ...json({ title: key }, { ...auth, 'idempotency-key': key }),
+        });
+      process.kill(redis.pid, 'SIGSTOP');
+      stopped = true;
+      // Each claim times out with Redis frozen; the create runs anyway (the task service records the key).
+      const during = await Promise.all(keys.map(post));
+      expect(during.map((r) => r.status)).toEqual(keys.map(() => 201));
+      // A route whose service keeps no record of keys is refused instead — and its late claim released.
+      const loginKey = crypto.randomUUID();
+      const login = () =>
+        fetch(`${frozen.url}/v1/auth/login`, {
+          method: 'POST',
+          ...json(
+            { email: `${loginKey}@example.test`, password: 'x'.repeat(12) },
+            { 'idempotency-key': loginKey },
+          ),
+        });
+      expect((await login()).status).toBe(503);
+      process.kill(redis.pid, 'SIGCONT');
+      stopped = false;
+      const thawed = Date.now();
+      // Redis now runs each late claim and right behind it its release, then the answer.
+      const states = async () =>
+        redisOnce(redis, async (r) => {
+          const names = await r.keys('frozen:idem:*');
+          const values = names.length ? await r.mget(...names) : [];
+          return values.map((v) => (JSON.parse(v!) as { state: string }).state);
+        });
+      // Sent on the same connection, behind the late claim: without its release this would be a 409.
+      expect((await login()).status).toBe(401);
+      while ((await states()).join() !== keys.map(() => 'done').join()) {
+        expect(Date.now() - thawed, `records after thawing: ${(await states()).join()}`).toBeLessThan(2_000);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      for (const key of keys) {
+        const retry = await post(key);
+        expect(retry.status).toBe(201);
+        expect(retry.headers.get('idempotent-replayed')).toBe('true');
+      }
+      expect((await titles(auth)).sort()).toEqual([...keys].sort());
+    } finally {
+      if (stopped) process.kill(redis.pid, 'SIGCONT');
+      await frozen.app.close();
+      await stopStack(dir);
     }
   });
 

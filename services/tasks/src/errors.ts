@@ -23,6 +23,11 @@ export const TasksErrors = {
     'the task has changed since you read it (version %s now)',
     412,
   ),
+  IDEMPOTENCY_KEY_REUSED: createError(
+    'TASKS_ERR_IDEMPOTENCY_KEY_REUSED',
+    'this Idempotency-Key was used for a different request',
+    422,
+  ),
   BODY_TOO_LARGE: createError('TASKS_ERR_BODY_TOO_LARGE', 'the request body is larger than %s bytes', 413),
   UNSUPPORTED_MEDIA_TYPE: createError('TASKS_ERR_UNSUPPORTED_MEDIA_TYPE', 'send application/json', 415),
   PRECONDITION_REQUIRED: createError(

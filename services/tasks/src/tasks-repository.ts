@@ -52,26 +52,50 @@ export interface EventContext {
  * Wrap a row-changing statement (which must return id, version and owner_id) so that the same statement
  * inserts its outbox event: one statement, one transaction — the event exists exactly when the change
  * committed. The event id and traceparent are the two parameters after the statement's own.
+ * `also`: further CTEs over `changed`, given the number of the first parameter after those two.
  */
 function withEvent(
   type: 'task.created' | 'task.updated' | 'task.deleted',
   statement: string,
   params: unknown[],
   event: EventContext,
+  also?: { cte: (next: number) => string; values: unknown[] },
 ) {
   const n = params.length;
   const text = `with changed as (${statement}),
     event as (insert into outbox (event_id, type, owner_id, task_id, version, traceparent)
-              select $${n + 1}, '${type}', owner_id, id, version, $${n + 2} from changed)
+              select $${n + 1}, '${type}', owner_id, id, version, $${n + 2} from changed)${
+                also
+                  ? `,
+    ${also.cte(n + 3)}`
+                  : ''
+              }
     select * from changed`;
-  return { text, values: [...params, uuidv7(), event.traceparent ?? null] };
+  return { text, values: [...params, uuidv7(), event.traceparent ?? null, ...(also?.values ?? [])] };
 }
 
-/** The statement (and its values) that creates a task with its event; the benchmark runs the same text. */
+/** A create's Idempotency-Key (ADR 0009): digests of the key and of the request it was sent with. */
+export interface IdempotencyClaim {
+  key: Buffer;
+  fingerprint: Buffer;
+}
+
+/** What a create with a key did: ran, or found the key's first answer (or found it used otherwise). */
+export type Created =
+  | { outcome: 'created'; task: Task }
+  | { outcome: 'replayed'; task: Task }
+  | { outcome: 'key_reused' };
+
+/**
+ * The statement (and its values) that creates a task with its event — and, given a key, the key's row
+ * holding the task as answered, so the key exists exactly when the task does. The benchmark runs the
+ * same text.
+ */
 export function createTaskQuery(
   owner: string,
   input: TaskCreate,
   event: EventContext = {},
+  idempotency?: IdempotencyClaim,
   now = new Date(),
 ) {
   const params = [
@@ -91,24 +115,74 @@ export function createTaskQuery(
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning ${COLUMNS}, owner_id`,
     params,
     event,
+    idempotency && {
+      cte: (
+        k,
+      ) => `keyed as (insert into idempotency_keys (owner_id, key_digest, fingerprint, task_id, task_snapshot)
+              select owner_id, $${k}, $${k + 1}, id, to_jsonb(changed) - 'owner_id' from changed)`,
+      values: [idempotency.key, idempotency.fingerprint],
+    },
   );
 }
 
+/** A second create with a key loses on the key's primary key, after the first has committed. */
+const isKeyTaken = (err: unknown) => (err as { constraint?: string }).constraint === 'idempotency_keys_pkey';
+
+/** The task as a row snapshot (jsonb) holds it: timestamps as text. */
+const fromSnapshot = (row: Record<string, unknown>): Task =>
+  toTask({
+    ...(row as unknown as TaskRow),
+    due_date: row.due_date === null ? null : new Date(row.due_date as string),
+    created_at: new Date(row.created_at as string),
+    updated_at: new Date(row.updated_at as string),
+  });
+
+/**
+ * Create a task. With a key, at most once per owner and key: a create whose key is already recorded
+ * inserts nothing and returns the task as it was first answered — or `key_reused` when the key was
+ * first sent with another request. A concurrent create with the same key waits on the key's row and
+ * then finds it (or, if the first rolled back, inserts after all).
+ */
 export async function createTask(
   db: Queryable,
   owner: string,
   input: TaskCreate,
   event: EventContext = {},
-): Promise<Task> {
-  const query = createTaskQuery(owner, input, event);
-  try {
-    return toTask((await db.query<TaskRow>(query.text, query.values)).rows[0]!);
-  } catch (err) {
-    // The maintenance job keeps partitions months ahead; should it have stalled, heal instead of failing.
-    if (!isMissingPartition(err)) throw err;
-    await db.query('select taskfleet_ensure_partitions()');
-    return toTask((await db.query<TaskRow>(query.text, query.values)).rows[0]!);
+  idempotency?: IdempotencyClaim,
+): Promise<Created> {
+  const query = createTaskQuery(owner, input, event, idempotency);
+  const insert = async () => toTask((await db.query<TaskRow>(query.text, query.values)).rows[0]!);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return { outcome: 'created', task: await insert() };
+    } catch (err) {
+      if (idempotency && isKeyTaken(err)) {
+        const first = await firstAnswer(db, owner, idempotency);
+        if (first) return first;
+        // Gone between the conflict and the read (retention removes only day-old rows): run after all.
+        if (attempt > 1) throw err;
+        continue;
+      }
+      // The maintenance job keeps partitions months ahead; should it have stalled, heal, don't fail.
+      if (!isMissingPartition(err) || attempt > 1) throw err;
+      await db.query('select taskfleet_ensure_partitions()');
+    }
   }
+}
+
+async function firstAnswer(
+  db: Queryable,
+  owner: string,
+  claim: IdempotencyClaim,
+): Promise<Created | undefined> {
+  const r = await db.query<{ fingerprint: Buffer; task_snapshot: Record<string, unknown> }>(
+    'select fingerprint, task_snapshot from idempotency_keys where owner_id = $1 and key_digest = $2',
+    [owner, claim.key],
+  );
+  const row = r.rows[0];
+  if (!row) return undefined;
+  if (!row.fingerprint.equals(claim.fingerprint)) return { outcome: 'key_reused' };
+  return { outcome: 'replayed', task: fromSnapshot(row.task_snapshot) };
 }
 
 /** A task by owner and id; the benchmark's pg-read ceiling runs this same text. */

@@ -13,6 +13,12 @@ const admin = { ...primary, password: adminPassword };
 const db = `${stack.database}_migrate`;
 const url = `postgres://${appUser}${appPassword ? `:${appPassword}` : ''}@${primary.host}:${primary.port}/${db}`;
 const scratch = mkdtempSync(join(tmpdir(), 'taskfleet-migrations-'));
+// What the code ships ("0002_outbox.sql" → "2_outbox"), and the number a new migration would take.
+const shipped = readdirSync(MIGRATIONS_DIR)
+  .filter((f) => f.endsWith('.sql'))
+  .sort()
+  .map((f) => f.replace(/^0*(\d+)_(.*)\.sql$/, '$1_$2'));
+const next = String(shipped.length + 1).padStart(4, '0');
 
 beforeEach(async () => {
   await queryOnce(admin, `drop database if exists ${db} with (force)`);
@@ -33,7 +39,7 @@ function migrationsWith(extra: Record<string, string>): string {
 describe('migrate', () => {
   it('applies once; a second run changes nothing', async () => {
     const first = await migrate(url);
-    expect(first.applied).toEqual(['1_tasks', '2_outbox']);
+    expect(first.applied).toEqual(shipped);
     const second = await migrate(url);
     expect(second.applied).toEqual([]);
     expect(second.partitionsCreated).toBe(0);
@@ -41,9 +47,9 @@ describe('migrate', () => {
 
   it('lets concurrent runners (replicas racing at deploy) apply each migration exactly once', async () => {
     const results = await Promise.all([migrate(url), migrate(url), migrate(url)]);
-    expect(results.flatMap((r) => r.applied)).toEqual(['1_tasks', '2_outbox']);
+    expect(results.flatMap((r) => r.applied)).toEqual(shipped);
     const rows = await queryOnce({ ...admin, database: db }, 'select version from schema_migrations');
-    expect(rows.rowCount).toBe(2);
+    expect(rows.rowCount).toBe(shipped.length);
   });
 
   it('refuses a migration edited after it was applied', async () => {
@@ -55,20 +61,20 @@ describe('migrate', () => {
 
   it('rolls a failing migration back completely and reports it', async () => {
     const dir = migrationsWith({
-      '0003_broken.sql': 'create table half_done (id int);\nselect * from no_such_table;',
+      [`${next}_broken.sql`]: 'create table half_done (id int);\nselect * from no_such_table;',
     });
     await expect(migrate(url, { dir })).rejects.toThrow(
-      /migration 3_broken failed: relation "no_such_table" does not exist/,
+      new RegExp(`migration ${shipped.length + 1}_broken failed: relation "no_such_table" does not exist`),
     );
     const t = await queryOnce(
       { ...admin, database: db },
       "select to_regclass('half_done') as t, (select max(version) from schema_migrations) as v",
     );
-    expect(t.rows[0]).toEqual({ t: null, v: 2 });
+    expect(t.rows[0]).toEqual({ t: null, v: shipped.length });
   });
 
   it('refuses to run when the database is ahead of the code', async () => {
-    await migrate(url, { dir: migrationsWith({ '0003_more.sql': 'select 1;' }) });
+    await migrate(url, { dir: migrationsWith({ [`${next}_more.sql`]: 'select 1;' }) });
     await expect(migrate(url)).rejects.toThrow(/this code does not know/);
   });
 

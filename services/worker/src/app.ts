@@ -11,10 +11,12 @@ import type { Config } from './config.ts';
 import { consumeInvalidations } from './invalidator.ts';
 import { OutboxRelay } from './relay.ts';
 
+const KEY_EXPIRY_BATCH = 5_000;
+
 export interface Worker {
   app: FastifyInstance;
   relay: OutboxRelay;
-  /** One maintenance pass: partitions ahead, old sent outbox rows removed, backlog gauges. */
+  /** One maintenance pass: partitions ahead, old sent outbox rows and expired idempotency keys removed. */
   maintain(): Promise<void>;
 }
 
@@ -52,6 +54,11 @@ export async function buildWorker(
   const invalidationsWaiting = new Gauge({
     name: 'worker_invalidations_waiting',
     help: 'Invalidations held back until Redis answers again',
+    registers,
+  });
+  const expiredKeys = new Counter({
+    name: 'worker_idempotency_keys_expired_total',
+    help: 'Idempotency keys of creates removed after their retention',
     registers,
   });
   const amqpConnected = new Gauge({
@@ -113,6 +120,15 @@ export async function buildWorker(
       `delete from outbox where seq in (select seq from outbox where sent_at < now() - make_interval(hours => $1) limit 10000)`,
       [config.OUTBOX_RETENTION_HOURS],
     );
+    // Batch after batch, each its own short transaction, until one comes back short (or a pass's worth).
+    for (let batch = 0; batch < 100; batch++) {
+      const r = await pool.query<{ n: number }>(
+        'select taskfleet_expire_idempotency_keys(make_interval(hours => $1), $2) as n',
+        [config.IDEMPOTENCY_KEY_RETENTION_HOURS, KEY_EXPIRY_BATCH],
+      );
+      expiredKeys.inc(r.rows[0]!.n);
+      if (r.rows[0]!.n < KEY_EXPIRY_BATCH) break;
+    }
   }
   async function measureBacklog(): Promise<void> {
     const r = await pool.query<{ n: number; age: number | null }>(

@@ -18,6 +18,11 @@ export const ConfigSchema = Type.Object({
   RELAY_BATCH: Int(1, 200),
   /** Sent outbox rows are deleted after this long. */
   OUTBOX_RETENTION_HOURS: Int(1, 24),
+  /**
+   * Tasks' Idempotency-Keys are honoured this long (the gateway replays answers for 24 h as well),
+   * then removed by maintenance, in batches that never make a create wait.
+   */
+  IDEMPOTENCY_KEY_RETENTION_HOURS: Int(1, 24),
   MAINTENANCE_INTERVAL_SECONDS: Int(1, 3600),
   /** The queue of the durable cache invalidator (one per deployment: replicas share it). */
   INVALIDATOR_QUEUE: Type.String({ default: 'tasks.cache-invalidation' }),

@@ -37,6 +37,7 @@ export type { ComponentStatus, StackOptions } from './stack.ts';
 export {
   stackStatus,
   startExtraRabbitmq,
+  startExtraRedis,
   startExtraReplica,
   startSideStack,
   startStack,

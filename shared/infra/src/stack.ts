@@ -361,6 +361,20 @@ export async function startExtraReplica(opts: {
   return { replica };
 }
 
+/**
+ * A Redis of its own, for a test to freeze (SIGSTOP), kill or restart; given `port`, on that port
+ * again — a restart, which starts empty (this Redis keeps nothing on disk).
+ */
+export async function startExtraRedis(opts: {
+  parent: StackState;
+  dir: string;
+  port?: number;
+}): Promise<{ host: string; port: number; pid: number }> {
+  const port = opts.port ?? (await freePorts(1))[0]!;
+  const state = await startSideStack(opts.parent, opts.dir, (ctx) => startRedis(ctx, { host: HOST, port }));
+  return { host: HOST, port, pid: state.components.find((c) => c.kind === 'redis')!.pid };
+}
+
 /** A RabbitMQ node of its own; restarting it in the same dir on the same ports keeps its durable queues. */
 export async function startExtraRabbitmq(opts: {
   parent: StackState;

@@ -1,5 +1,6 @@
 export { accessLog } from './access-log.ts';
 export { assertNoProblems, ConfigError, configOrExit, Int, readEnv } from './config.ts';
+export { idempotencyKeyOf, keyDigest, REPLAYED_HEADER, requestFingerprint } from './idempotency.ts';
 export { httpMetrics } from './metrics.ts';
 export type { Migration, MigrationSet } from './migrate.ts';
 export { loadMigrations, migrate } from './migrate.ts';

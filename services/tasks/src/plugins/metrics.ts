@@ -18,6 +18,11 @@ function createMetrics(registry: Registry) {
       labelNames: ['replica'],
       registers,
     }),
+    idempotentReplays: new Counter({
+      name: 'tasks_idempotent_replays_total',
+      help: 'Creates whose Idempotency-Key had already run: the first answer returned, nothing inserted',
+      registers,
+    }),
     replicaLagBytes: new Gauge({
       name: 'tasks_db_replica_lag_bytes',
       help: 'WAL bytes a replica has not replayed',

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isLsn, parseLsn } from '@taskfleet/events';
+import { idempotencyKeyOf, keyDigest, REPLAYED_HEADER, requestFingerprint } from '@taskfleet/service';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Kind } from '../cache/task-cache.ts';
@@ -11,10 +12,17 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { TasksErrors } from '../errors.ts';
 import type { Queryable } from '../plugins/database.ts';
 import { ListQuery, Problem, Summary, Task, TaskCreate, TaskId, TaskList, TaskPatch } from '../schemas.ts';
-import type { Conditional, EventContext } from '../tasks-repository.ts';
+import type { Conditional, EventContext, IdempotencyClaim } from '../tasks-repository.ts';
 import { createTask, deleteTask, getTask, listTasks, summarize, updateTask } from '../tasks-repository.ts';
 
 export const CONSISTENCY_HEADER = 'x-consistency-token';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** A JSON body exactly as it arrived: what an Idempotency-Key's fingerprint covers. */
+    rawBody?: Buffer;
+  }
+}
 
 const etag = (task: { version: number }) => `"${task.version}"`;
 
@@ -43,6 +51,18 @@ function unwrap<T>(result: Conditional<T>): T {
   throw new TasksErrors.PRECONDITION_FAILED(result.version);
 }
 
+/** The create's Idempotency-Key, if it has one, as the key's row stores it (ADR 0009). */
+function idempotencyClaim(request: FastifyRequest): IdempotencyClaim | undefined {
+  const key = idempotencyKeyOf(request.headers['idempotency-key']);
+  if (key === undefined) return undefined;
+  if (key === 'invalid')
+    throw new TasksErrors.VALIDATION('Idempotency-Key must be 1–255 visible ASCII characters');
+  return {
+    key: keyDigest(key),
+    fingerprint: requestFingerprint(request.method, request.url, request.rawBody),
+  };
+}
+
 /** W3C trace context of the request, carried by the write's event (only if well-formed). */
 function eventContext(request: FastifyRequest): EventContext {
   const tp = request.headers.traceparent;
@@ -69,6 +89,14 @@ const errors = { 400: Problem, 401: Problem, 404: Problem, 503: Problem };
 const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate);
 
+  // JSON parsed exactly as by Fastify's own parser, with the bytes kept for key fingerprints.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    request.rawBody = body as Buffer;
+    parseJson(request, body as unknown as string, done); // secure-json-parse takes a Buffer as well
+  });
+
   /**
    * A read through the caches — or straight to the database when the caller's last write is unknown
    * (token store down), since no cached entry can then be proven fresh enough for them.
@@ -84,37 +112,51 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return app.cache.get(kind, key, minLsn, (floor) => app.db.readAt(floor, load));
   }
 
-  /** After a commit: the caller's consistency token, and invalidation of every cached copy. */
+  /**
+   * After a commit: the caller's consistency token, and invalidation of every cached copy — unless the
+   * write changed nothing (a replayed create).
+   */
   async function afterWrite(
     request: FastifyRequest,
     reply: FastifyReply,
     taskId: string,
     written: { token: string | null; lsn: bigint | null },
+    changed = true,
   ) {
     if (written.token) reply.header(CONSISTENCY_HEADER, written.token);
     reply.header('cache-control', 'no-store');
-    await app.cache.afterWrite(request.owner, taskId, written.lsn);
+    if (changed) await app.cache.afterWrite(request.owner, taskId, written.lsn);
   }
 
   app.post(
     '/v1/tasks',
     {
       schema: {
-        summary: 'Create a task',
+        summary: 'Create a task (at most once per Idempotency-Key)',
+        description:
+          'With an `Idempotency-Key`, a repeated create returns the first answer (marked `Idempotent-Replayed: true`) instead of creating again; the same key with a different body is refused (422). Keys are kept 24 hours.',
         tags: ['tasks'],
         body: TaskCreate,
-        response: { 201: Task, ...errors, 413: Problem, 415: Problem },
+        response: { 201: Task, ...errors, 413: Problem, 415: Problem, 422: Problem },
       },
     },
     async (request, reply) => {
       const due = request.body.dueDate;
       if (due && !sensibleDate(due))
         throw new TasksErrors.VALIDATION('dueDate must be between 1900 and 9999');
+      const claim = idempotencyClaim(request);
       const written = await app.db.write(request.owner, (db) =>
-        createTask(db, request.owner, request.body, eventContext(request)),
+        createTask(db, request.owner, request.body, eventContext(request), claim),
       );
-      const task = written.result;
-      await afterWrite(request, reply, task.id, written);
+      const created = written.result;
+      if (created.outcome === 'key_reused') throw new TasksErrors.IDEMPOTENCY_KEY_REUSED();
+      const { task } = created;
+      const replayed = created.outcome === 'replayed';
+      if (replayed) {
+        app.metrics.idempotentReplays.inc();
+        reply.header(REPLAYED_HEADER, 'true');
+      }
+      await afterWrite(request, reply, task.id, written, !replayed);
       return reply.code(201).header('location', `/v1/tasks/${task.id}`).header('etag', etag(task)).send(task);
     },
   );

@@ -13,6 +13,7 @@ import {
   newAccount,
   redisOnce,
   startExtraRedis,
+  startFaultProxy,
   stopStack,
 } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
@@ -528,6 +529,56 @@ describe('Idempotency-Key on POST', () => {
       if (stopped) process.kill(redis.pid, 'SIGCONT');
       await frozen.app.close();
       await stopStack(dir);
+    }
+  });
+
+  it('renews a claim while its request runs: retries get 409 long past the lease, then run once it failed', async () => {
+    // The only task replica sits behind a link the test cuts: the first create hangs until its timeout.
+    const link = await startFaultProxy({
+      host: '127.0.0.1',
+      port: (tasks[0]!.server.address() as AddressInfo).port,
+    });
+    const slow = await startGateway([`http://${link.host}:${link.port}`], users.map(urlOf), {
+      IDEMPOTENCY_LEASE_MS: '600',
+      UPSTREAM_TIMEOUT_MS: '2500',
+    });
+    try {
+      const { auth } = await account();
+      const key = crypto.randomUUID();
+      const post = () =>
+        fetch(`${slow.url}/v1/tasks`, {
+          method: 'POST',
+          ...json({ title: 'slow' }, { ...auth, 'idempotency-key': key }),
+        });
+      link.partition();
+      const started = performance.now();
+      const first = post();
+      // Retries for three leases' time, each told whether the first still runs.
+      const retries: { at: number; status: number }[] = [];
+      while (performance.now() - started < 1_800) {
+        await new Promise((r) => setTimeout(r, 200));
+        const status = (await post()).status;
+        retries.push({ at: performance.now() - started, status });
+      }
+      // 409 while it runs; a 504 is also correct had a stalled machine let a lease lapse (that retry ran
+      // and hung like the first). A 409 after two leases proves the claim was renewed.
+      const seen = retries.map((r) => `${Math.round(r.at)}ms:${r.status}`).join(' ');
+      expect(
+        retries.every((r) => r.status === 409 || r.status === 504),
+        seen,
+      ).toBe(true);
+      expect(
+        retries.some((r) => r.status === 409 && r.at > 1_200),
+        seen,
+      ).toBe(true);
+      expect((await first).status).toBe(504); // no answer from the replica: released, not kept
+      link.heal();
+      const after = await post();
+      expect(after.status).toBe(201);
+      expect(await titles(auth)).toEqual(['slow']);
+    } finally {
+      await slow.app.close();
+      await link.close();
     }
   });
 

@@ -62,15 +62,13 @@ function withEvent(
   also?: { cte: (next: number) => string; values: unknown[] },
 ) {
   const n = params.length;
-  const text = `with changed as (${statement}),
-    event as (insert into outbox (event_id, type, owner_id, task_id, version, traceparent)
-              select $${n + 1}, '${type}', owner_id, id, version, $${n + 2} from changed)${
-                also
-                  ? `,
-    ${also.cte(n + 3)}`
-                  : ''
-              }
-    select * from changed`;
+  const ctes = [
+    `changed as (${statement})`,
+    `event as (insert into outbox (event_id, type, owner_id, task_id, version, traceparent)
+              select $${n + 1}, '${type}', owner_id, id, version, $${n + 2} from changed)`,
+    ...(also ? [also.cte(n + 3)] : []),
+  ];
+  const text = `with ${ctes.join(',\n    ')}\n    select * from changed`;
   return { text, values: [...params, uuidv7(), event.traceparent ?? null, ...(also?.values ?? [])] };
 }
 
@@ -115,15 +113,14 @@ export function createTaskQuery(
      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) returning ${COLUMNS}, owner_id`,
     params,
     event,
-    idempotency && {
-      cte: (
-        k,
-      ) => `keyed as (insert into idempotency_keys (owner_id, key_digest, fingerprint, task_id, task_snapshot)
-              select owner_id, $${k}, $${k + 1}, id, to_jsonb(changed) - 'owner_id' from changed)`,
-      values: [idempotency.key, idempotency.fingerprint],
-    },
+    idempotency && { cte: keyedInsert, values: [idempotency.key, idempotency.fingerprint] },
   );
 }
+
+/** The key's row, holding the task as answered (the row as inserted, less the owner it is keyed by). */
+const keyedInsert = (k: number) =>
+  `keyed as (insert into idempotency_keys (owner_id, key_digest, fingerprint, task_id, task_snapshot)
+              select owner_id, $${k}, $${k + 1}, id, to_jsonb(changed) - 'owner_id' from changed)`;
 
 /** A second create with a key loses on the key's primary key, after the first has committed. */
 const isKeyTaken = (err: unknown) => (err as { constraint?: string }).constraint === 'idempotency_keys_pkey';

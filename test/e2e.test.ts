@@ -1,48 +1,17 @@
 // End to end through the edge, on a native stack of its own with every service as a real process:
 // client → nginx → gateway ×2 → tasks ×2 / users ×2 → PgBouncer → Postgres primary + replicas, with
 // Redis and RabbitMQ. Processes are killed with SIGKILL mid-traffic; users try each other's tasks.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StackState } from '@taskfleet/infra';
-import {
-  guardStack,
-  httpsJson,
-  newAccount,
-  readState,
-  startStack,
-  stopStack,
-  TEST_STACK_PREFIX,
-} from '@taskfleet/infra';
-import { testStack } from '@taskfleet/infra/vitest';
+import { httpsJson, newAccount } from '@taskfleet/infra';
 import { generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { edgeStack, native } from './support/edge-stack.ts';
 
-// Native runtime only: the test kills processes by PID.
-const native = testStack().state.runtime === 'native';
 const USER_LIMIT = 60;
-let dir: string;
-let state: StackState;
-let edge: string;
-
-beforeAll(async () => {
-  if (!native) return;
-  dir = mkdtempSync(join(tmpdir(), `${TEST_STACK_PREFIX}e2e-`));
-  guardStack(dir, process.pid, join(dir, 'watchdog.log'));
-  state = await startStack({
-    dir,
-    ports: 'free',
-    services: true,
-    durability: 'fast',
-    // Low enough to test; the auth limit leaves room for the accounts these tests create from one address.
-    serviceEnv: { RATE_LIMIT_USER_MAX: String(USER_LIMIT), RATE_LIMIT_AUTH_MAX: '40' },
-  });
-  edge = `http://${state.endpoints.nginx.host}:${state.endpoints.nginx.httpPort}`;
-}, 180_000);
-afterAll(async () => {
-  if (!dir) return;
-  await stopStack(dir);
-  rmSync(dir, { recursive: true, force: true });
+const stack = edgeStack('e2e', {
+  // Low enough to test; the auth limit leaves room for the accounts these tests create from one address.
+  serviceEnv: { RATE_LIMIT_USER_MAX: String(USER_LIMIT), RATE_LIMIT_AUTH_MAX: '40' },
 });
 
 const json = (body: unknown, headers: Record<string, string> = {}) => ({
@@ -50,22 +19,17 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
   headers: { 'content-type': 'application/json', ...headers },
 });
 
-const account = async () => (await newAccount(edge, 'e2e')).auth;
-
-function pidOf(name: string): number {
-  const component = readState(dir)?.components.find((c) => c.name === name);
-  if (!component) throw new Error(`no component ${name}`);
-  return component.pid;
-}
+const account = async () => (await newAccount(stack.edge, 'e2e')).auth;
 
 describe.skipIf(!native)('through the edge', () => {
   it('serves the whole flow over HTTPS: register, login, create, read, list, update, delete', async () => {
-    const ca = readFileSync(join(dir, 'nginx', 'tls', 'tls.crt'));
+    const ca = readFileSync(join(stack.dir, 'nginx', 'tls', 'tls.crt'));
     const https = (
       method: string,
       path: string,
       opts: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
-    ) => httpsJson(`https://localhost:${state.endpoints.nginx.httpsPort}${path}`, { method, ca, ...opts });
+    ) =>
+      httpsJson(`https://localhost:${stack.state.endpoints.nginx.httpsPort}${path}`, { method, ca, ...opts });
     const credentials = {
       email: `tls-${crypto.randomUUID()}@example.test`,
       password: 'correct horse battery staple',
@@ -94,32 +58,35 @@ describe.skipIf(!native)('through the edge', () => {
   it("never lets user B read, change, delete or list user A's tasks", async () => {
     const a = await account();
     const b = await account();
-    const created = await fetch(`${edge}/v1/tasks`, { method: 'POST', ...json({ title: "A's secret" }, a) });
+    const created = await fetch(`${stack.edge}/v1/tasks`, {
+      method: 'POST',
+      ...json({ title: "A's secret" }, a),
+    });
     expect(created.status).toBe(201);
     const task = (await created.json()) as { id: string; version: number };
     // A guessed neighbour of A's id, as an attacker would try.
     const guessed = `${task.id.slice(0, -1)}${task.id.endsWith('0') ? '1' : '0'}`;
     for (const id of [task.id, guessed]) {
       const attempts = {
-        read: await fetch(`${edge}/v1/tasks/${id}`, { headers: b }),
-        update: await fetch(`${edge}/v1/tasks/${id}`, {
+        read: await fetch(`${stack.edge}/v1/tasks/${id}`, { headers: b }),
+        update: await fetch(`${stack.edge}/v1/tasks/${id}`, {
           method: 'PATCH',
           ...json({ title: 'mine now' }, { ...b, 'if-match': `"${task.version}"` }),
         }),
-        delete: await fetch(`${edge}/v1/tasks/${id}`, { method: 'DELETE', headers: b }),
+        delete: await fetch(`${stack.edge}/v1/tasks/${id}`, { method: 'DELETE', headers: b }),
       };
       for (const [what, res] of Object.entries(attempts)) expect(res.status, `${what} ${id}`).toBe(404);
     }
-    const list = (await (await fetch(`${edge}/v1/tasks?limit=100`, { headers: b })).json()) as {
+    const list = (await (await fetch(`${stack.edge}/v1/tasks?limit=100`, { headers: b })).json()) as {
       items: unknown[];
     };
     expect(list.items).toEqual([]);
-    const summary = (await (await fetch(`${edge}/v1/tasks/summary`, { headers: b })).json()) as {
+    const summary = (await (await fetch(`${stack.edge}/v1/tasks/summary`, { headers: b })).json()) as {
       total: number;
     };
     expect(summary.total).toBe(0);
     // A still has it, unchanged.
-    const mine = await fetch(`${edge}/v1/tasks/${task.id}`, { headers: a });
+    const mine = await fetch(`${stack.edge}/v1/tasks/${task.id}`, { headers: a });
     expect(((await mine.json()) as { title: string }).title).toBe("A's secret");
   });
 
@@ -144,17 +111,17 @@ describe.skipIf(!native)('through the edge', () => {
       'alg none': `${encode({ alg: 'none', typ: 'JWT' })}.${payload}.`,
     };
     for (const [name, bad] of Object.entries(tokens)) {
-      const res = await fetch(`${edge}/v1/tasks`, { headers: { authorization: `Bearer ${bad}` } });
+      const res = await fetch(`${stack.edge}/v1/tasks`, { headers: { authorization: `Bearer ${bad}` } });
       expect(res.status, name).toBe(401);
     }
-    expect((await fetch(`${edge}/v1/tasks`, { headers: a })).status).toBe(200);
+    expect((await fetch(`${stack.edge}/v1/tasks`, { headers: a })).status).toBe(200);
   });
 
   it('creates exactly one task for POSTs retried with one Idempotency-Key', async () => {
     const a = await account();
     const key = crypto.randomUUID();
     const post = () =>
-      fetch(`${edge}/v1/tasks`, {
+      fetch(`${stack.edge}/v1/tasks`, {
         method: 'POST',
         ...json({ title: 'once' }, { ...a, 'idempotency-key': key }),
       });
@@ -162,7 +129,7 @@ describe.skipIf(!native)('through the edge', () => {
       (r) => r.status,
     );
     expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
-    const list = (await (await fetch(`${edge}/v1/tasks?limit=100`, { headers: a })).json()) as {
+    const list = (await (await fetch(`${stack.edge}/v1/tasks?limit=100`, { headers: a })).json()) as {
       items: unknown[];
     };
     expect(list.items).toHaveLength(1);
@@ -174,7 +141,7 @@ describe.skipIf(!native)('through the edge', () => {
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let i = 0; i < 40; i++)
-          statuses.push((await fetch(`${edge}/v1/tasks/summary`, { headers: a })).status);
+          statuses.push((await fetch(`${stack.edge}/v1/tasks/summary`, { headers: a })).status);
       }),
     );
     expect(statuses.filter((s) => s === 200)).toHaveLength(USER_LIMIT);
@@ -182,7 +149,7 @@ describe.skipIf(!native)('through the edge', () => {
     // nginx spread them over both gateways, which counted together.
     const served = await Promise.all(
       [1, 2].map(async (index) => {
-        const gw = state.endpoints.services?.find((s) => s.service === 'gateway' && s.index === index);
+        const gw = stack.state.endpoints.services?.find((s) => s.service === 'gateway' && s.index === index);
         const text = await (await fetch(`http://${gw!.host}:${gw!.port}/metrics`)).text();
         return /^gateway_rate_limited_total\{limit="user"\} (\d+)/m.exec(text)?.[1];
       }),
@@ -193,13 +160,13 @@ describe.skipIf(!native)('through the edge', () => {
   it('loses no request when a gateway and a task replica are killed (SIGKILL) during a stream of reads', async () => {
     const a = await account();
     const task = (await (
-      await fetch(`${edge}/v1/tasks`, { method: 'POST', ...json({ title: 'still here' }, a) })
+      await fetch(`${stack.edge}/v1/tasks`, { method: 'POST', ...json({ title: 'still here' }, a) })
     ).json()) as { id: string };
     const failures: string[] = [];
     let done = 0;
     const reader = async () => {
       for (let i = 0; i < 12; i++) {
-        const res = await fetch(`${edge}/v1/tasks/${task.id}`, { headers: a });
+        const res = await fetch(`${stack.edge}/v1/tasks/${task.id}`, { headers: a });
         if (res.status !== 200) failures.push(`${res.status} ${await res.text()}`);
         done++;
         await new Promise((r) => setTimeout(r, 25));
@@ -207,8 +174,8 @@ describe.skipIf(!native)('through the edge', () => {
     };
     const stream = Promise.all([reader(), reader(), reader(), reader()]);
     while (done < 12) await new Promise((r) => setTimeout(r, 10));
-    process.kill(pidOf('gateway-1'), 'SIGKILL');
-    process.kill(pidOf('tasks-1'), 'SIGKILL');
+    process.kill(stack.pidOf('gateway-1'), 'SIGKILL');
+    process.kill(stack.pidOf('tasks-1'), 'SIGKILL');
     await stream;
     expect(done).toBe(48);
     expect(failures).toEqual([]);
@@ -218,7 +185,7 @@ describe.skipIf(!native)('through the edge', () => {
   it('throttles password guessing at the auth endpoints', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 45; i++) {
-      const res = await fetch(`${edge}/v1/auth/login`, {
+      const res = await fetch(`${stack.edge}/v1/auth/login`, {
         method: 'POST',
         ...json({ email: 'victim@example.test', password: `guess ${i} of many` }),
       });

@@ -3,74 +3,27 @@
 // real: SIGSTOP/SIGCONT of Redis, of a gateway holding claims, SIGKILL of Redis and a restart empty.
 // Clients retry each create with its Idempotency-Key as the docs invite; after every fault a
 // Jepsen-style set check compares what they were told with what the primary holds.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { StackState } from '@taskfleet/infra';
-import {
-  guardStack,
-  isAlive,
-  newAccount,
-  queryOnce,
-  readState,
-  redisOnce,
-  startExtraRedis,
-  startStack,
-  stopStack,
-  TEST_STACK_PREFIX,
-} from '@taskfleet/infra';
-import { testStack } from '@taskfleet/infra/vitest';
+import { isAlive, newAccount, queryOnce, readState, redisOnce, startExtraRedis } from '@taskfleet/infra';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Attempt, SetCheck } from './support/create-history.ts';
 import { CreateHistory } from './support/create-history.ts';
+import { edgeStack, native } from './support/edge-stack.ts';
 
-// Native runtime only: faults are signals sent to the stack's processes by PID.
-const native = testStack().state.runtime === 'native';
 const LEASE_MS = 3_000; // the gateway's default claim lease, stated so the gateway pause can exceed it
 /** The issue's bound: no key may still answer 409 this long after a fault ends. */
 const RECOVERY_MS = 2_000;
-let dir: string;
-let state: StackState;
-let edge: string;
-const sideStacks: string[] = [];
-
-beforeAll(async () => {
-  if (!native) return;
-  dir = mkdtempSync(join(tmpdir(), `${TEST_STACK_PREFIX}once-`));
-  guardStack(dir, process.pid, join(dir, 'watchdog.log'));
-  state = await startStack({
-    dir,
-    ports: 'free',
-    services: true,
-    durability: 'fast',
-    // Retrying clients send many requests from one address: limits out of the way of the faults.
-    edgeLimits: { rate: '10000r/s', burst: 10_000, connections: 1_024 },
-    serviceEnv: {
-      RATE_LIMIT_USER_MAX: '100000',
-      RATE_LIMIT_AUTH_MAX: '1000',
-      IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
-    },
-  });
-  edge = `http://${state.endpoints.nginx.host}:${state.endpoints.nginx.httpPort}`;
-}, 180_000);
-afterAll(async () => {
-  if (!dir) return;
-  for (const side of sideStacks) await stopStack(side);
-  await stopStack(dir);
-  rmSync(dir, { recursive: true, force: true });
+const stack = edgeStack('once', {
+  // Retrying clients send many requests from one address: limits out of the way of the faults.
+  edgeLimits: { rate: '10000r/s', burst: 10_000, connections: 1_024 },
+  serviceEnv: {
+    RATE_LIMIT_USER_MAX: '100000',
+    RATE_LIMIT_AUTH_MAX: '1000',
+    IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
+  },
 });
-
-function pidOf(name: string): number {
-  const component = readState(dir)?.components.find((c) => c.name === name);
-  if (!component) throw new Error(`no component ${name}`);
-  return component.pid;
-}
-const serviceUrl = (service: string, index: number) => {
-  const s = state.endpoints.services!.find((x) => x.service === service && x.index === index)!;
-  return `http://${s.host}:${s.port}`;
-};
+const { pidOf, serviceUrl } = stack;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
@@ -82,7 +35,7 @@ async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30
 
 /** A fresh account and a history of its creates (title = key), sent to `base` (the edge by default). */
 async function client(attemptTimeoutMs = 2_000) {
-  const { accessToken, auth } = await newAccount(edge, 'once');
+  const { accessToken, auth } = await newAccount(stack.edge, 'once');
   const owner = decodeJwt(accessToken).sub!;
   const sendTo = (base: string) => (key: string, signal: AbortSignal) =>
     fetch(`${base}/v1/tasks`, {
@@ -91,11 +44,11 @@ async function client(attemptTimeoutMs = 2_000) {
       headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': key },
       signal,
     });
-  const history = new CreateHistory(sendTo(edge), attemptTimeoutMs);
+  const history = new CreateHistory(sendTo(stack.edge), attemptTimeoutMs);
   /** What the primary holds for this owner: ids by title (= key). */
   const stored = async () => {
     const r = await queryOnce<{ title: string; id: string }>(
-      { ...state.endpoints.postgres.primary, database: state.databases[0] },
+      { ...stack.state.endpoints.postgres.primary, database: stack.state.databases[0] },
       'select title, id from tasks where owner_id = $1',
       [owner],
     );
@@ -129,9 +82,9 @@ function ackTimes(history: CreateHistory, keys: string[], since: number) {
   return { medianMs: Math.round(times[Math.floor(times.length / 2)]!), maxMs: Math.round(times.at(-1)!) };
 }
 
-/** The idempotency records in Redis (of one owner's keys, or of all), by state. */
+/** The idempotency records in Redis (of one owner's keys, or of all), by stack.state. */
 const claimStates = (owner = '*') =>
-  redisOnce(state.endpoints.redis, async (r) => {
+  redisOnce(stack.state.endpoints.redis, async (r) => {
     const names = await r.keys(`*idem:user:${owner}:*`);
     const values = names.length ? await r.mget(...names) : [];
     return values.map((v) => (JSON.parse(v ?? '{}') as { state?: string }).state);
@@ -258,14 +211,11 @@ describe.skipIf(!native)('exactly-once creates under faults, through the edge', 
       const states = await claimStates(owner);
       return states.length === keys.length && states.every((s) => s === 'done');
     });
-    const old = readState(dir)!.components.find((c) => c.name === 'redis')!;
+    const old = readState(stack.dir)!.components.find((c) => c.name === 'redis')!;
     process.kill(old.pid, 'SIGKILL');
     await until('the old Redis to be gone', async () => !isAlive(old.pid, old.startTicks));
-    const side = join(dir, 'redis-restarted');
-    mkdirSync(side, { recursive: true });
-    guardStack(side, process.pid, join(side, 'watchdog.log'));
-    sideStacks.push(side);
-    await startExtraRedis({ parent: state, dir: side, port: state.endpoints.redis.port });
+    const side = stack.sideDir('redis-restarted');
+    await startExtraRedis({ parent: stack.state, dir: side, port: stack.state.endpoints.redis.port });
     expect(await claimStates(owner)).toEqual([]); // every record of these keys is gone
     const deadline = performance.now() + 30_000;
     for (const k of keys) {
@@ -278,14 +228,14 @@ describe.skipIf(!native)('exactly-once creates under faults, through the edge', 
 
   it('PATCH and DELETE with If-Match are safe to retry after a lost answer', async () => {
     const { auth } = await client();
-    const created = await fetch(`${edge}/v1/tasks`, {
+    const created = await fetch(`${stack.edge}/v1/tasks`, {
       method: 'POST',
       body: JSON.stringify({ title: 'conditional' }),
       headers: { ...auth, 'content-type': 'application/json' },
     });
     const { id } = (await created.json()) as { id: string };
     const patch = () =>
-      fetch(`${edge}/v1/tasks/${id}`, {
+      fetch(`${stack.edge}/v1/tasks/${id}`, {
         method: 'PATCH',
         body: JSON.stringify({ tags: ['once'] }),
         headers: { ...auth, 'content-type': 'application/json', 'if-match': '"1"' },
@@ -293,10 +243,10 @@ describe.skipIf(!native)('exactly-once creates under faults, through the edge', 
     expect((await patch()).status).toBe(200);
     const again = await patch(); // the client never saw the 200: it sends the same request again
     expect(again.status).toBe(412);
-    const read = await fetch(`${edge}/v1/tasks/${id}`, { headers: auth });
+    const read = await fetch(`${stack.edge}/v1/tasks/${id}`, { headers: auth });
     expect(((await read.json()) as { version: number }).version).toBe(2); // applied once
     const remove = () =>
-      fetch(`${edge}/v1/tasks/${id}`, { method: 'DELETE', headers: { ...auth, 'if-match': '"2"' } });
+      fetch(`${stack.edge}/v1/tasks/${id}`, { method: 'DELETE', headers: { ...auth, 'if-match': '"2"' } });
     expect((await remove()).status).toBe(204);
     expect((await remove()).status).toBe(404);
   });

@@ -456,12 +456,26 @@ describe('Redis unreachable mid-test', () => {
     const c = using(await build({ REDIS_URL: stack.env.REDIS_URL! }), (app) => app.close());
     await untilL1(c);
     const redis = using(new Redis(stack.env.REDIS_URL!), async (r) => r.disconnect()); // direct
+    const total = async (app: FastifyInstance, series: RegExp) => {
+      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      return [...text.matchAll(series)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const l2Hits = (app: FastifyInstance) => total(app, /^tasks_cache_hits_total\{layer="l2"[^}]*\} (\d+)/gm);
+    // A Redis command that times out on a busy machine is a correct outcome (the read goes to the
+    // database and says so in these counters), not a sign that caching did not resume.
+    const redisFailures = (app: FastifyInstance) =>
+      total(app, /^tasks_(?:cache|consistency_token)_errors_total\{[^}]*\} (\d+)/gm);
     await forgetWrites(redis, user);
+    const cFailuresBefore = await redisFailures(c);
+    let oldVersions = 0;
     for (const t of tasks) {
       const version = (await get(c, t.id)).json().version;
-      // The window is real: what Redis held before the writes is still there, at version 1.
-      if (inL2.has(t.id)) expect(version).toBe(1);
+      // The window is real: what Redis held before the writes is still there, at version 1 — unless
+      // that read's Redis command timed out (a busy machine), and it read the database instead.
+      if (inL2.has(t.id)) expect([1, latest.get(t.id)]).toContain(version);
+      if (inL2.has(t.id) && version === 1) oldVersions++;
     }
+    expect(oldVersions + (await redisFailures(c)) - cFailuresBefore).toBeGreaterThanOrEqual(inL2.size);
     link.heal();
     workerLink.heal();
     // Then everyone sees the latest versions: the worker's invalidator kept retrying the deletes.
@@ -493,15 +507,6 @@ describe('Redis unreachable mid-test', () => {
     });
     // Caching resumes: a fresh instance (empty L1) puts the entries back into Redis, and the next fresh
     // one finds them there.
-    const total = async (app: FastifyInstance, series: RegExp) => {
-      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
-      return [...text.matchAll(series)].reduce((n, m) => n + Number(m[1]), 0);
-    };
-    const l2Hits = (app: FastifyInstance) => total(app, /^tasks_cache_hits_total\{layer="l2"[^}]*\} (\d+)/gm);
-    // A Redis command that times out on a busy machine is a correct outcome (the read goes to the
-    // database and says so in these counters), not a sign that caching did not resume.
-    const redisFailures = (app: FastifyInstance) =>
-      total(app, /^tasks_(?:cache|consistency_token)_errors_total\{[^}]*\} (\d+)/gm);
     const d = using(await build(env), (app) => app.close());
     for (const t of tasks) expect((await get(d, t.id)).json().version).toBe(latest.get(t.id));
     for (const t of tasks) expect(await redis.exists(`${stack.prefix}c:t:${user.id}:${t.id}`)).toBe(1);

@@ -137,6 +137,16 @@ describe.skipIf(!native)('through the edge', () => {
 
   it('holds the per-user limit across both gateways', async () => {
     const a = await account();
+    const gateways = [1, 2].map((index) => stack.serviceUrl('gateway', index));
+    const fallbacks = async () => {
+      let n = 0;
+      for (const url of gateways) {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        n += Number(/^gateway_rate_limit_fallbacks_total (\d+)/m.exec(text)?.[1] ?? 0);
+      }
+      return n;
+    };
+    const fallbacksBefore = await fallbacks();
     const statuses: number[] = [];
     await Promise.all(
       Array.from({ length: 4 }, async () => {
@@ -144,8 +154,11 @@ describe.skipIf(!native)('through the edge', () => {
           statuses.push((await fetch(`${stack.edge}/v1/tasks/summary`, { headers: a })).status);
       }),
     );
-    expect(statuses.filter((s) => s === 200)).toHaveLength(USER_LIMIT);
-    expect(statuses.filter((s) => s === 429)).toHaveLength(160 - USER_LIMIT);
+    // A decision Redis did not answer in time is taken locally (by design): it may let one more in.
+    const allowed = statuses.filter((s) => s === 200).length;
+    expect(allowed).toBeGreaterThanOrEqual(USER_LIMIT);
+    expect(allowed).toBeLessThanOrEqual(USER_LIMIT + (await fallbacks()) - fallbacksBefore);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(160 - allowed);
     // nginx spread them over both gateways, which counted together.
     const served = await Promise.all(
       [1, 2].map(async (index) => {

@@ -286,6 +286,15 @@ describe('replicas that fail', () => {
   });
 });
 
+/** A counter's value (summed over its labels) on a gateway's /metrics. */
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  );
+}
+
 describe('rate limits', () => {
   const urlOf = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
@@ -302,8 +311,14 @@ describe('rate limits', () => {
       for (let i = 0; i < 60; i++)
         responses.push(await fetch(`${(i % 2 ? one : two).url}/v1/tasks/summary`, { headers: auth }));
       const statuses = responses.map((r) => r.status);
-      expect(statuses.filter((s) => s === 200)).toHaveLength(20);
-      expect(statuses.filter((s) => s === 429)).toHaveLength(40);
+      // A decision Redis did not answer in time is taken locally (by design): it may let one more in.
+      const fallbacks = (
+        await Promise.all([one, two].map((g) => metric(g.url, 'gateway_rate_limit_fallbacks_total')))
+      ).reduce((a, b) => a + b);
+      const allowed = statuses.filter((s) => s === 200).length;
+      expect(allowed).toBeGreaterThanOrEqual(20);
+      expect(allowed).toBeLessThanOrEqual(20 + fallbacks);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(60 - allowed);
       const refused = responses.find((r) => r.status === 429)!;
       expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(refused.headers.get('ratelimit-limit')).toBe('20');

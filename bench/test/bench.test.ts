@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processesOfStacks, REPO_ROOT, TEST_STACK_PREFIX } from '@taskfleet/infra';
+import { processesOfStacks, REPO_ROOT, TEST_BASE_PORTS, TEST_STACK_PREFIX } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
 import { createTaskQuery, GET_TASK_SQL } from '@taskfleet/tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,7 +131,7 @@ describe.skipIf(!native)('bench --profile smoke', () => {
       '--profile',
       'smoke',
     ];
-    args.push('--dir', join(dir, 'bench'), '--out', out, '--base-port', '26000');
+    args.push('--dir', join(dir, 'bench'), '--out', out, '--base-port', String(TEST_BASE_PORTS.bench));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -30,7 +30,7 @@ export { httpsJson } from './https-json.ts';
 export type { LeftoverProcess } from './leftovers.ts';
 export { processesOfStacks } from './leftovers.ts';
 export { REPO_ROOT, repoPath } from './paths.ts';
-export { freePorts, isPortFree } from './ports.ts';
+export { freePorts, isPortFree, TEST_BASE_PORTS } from './ports.ts';
 export type { ProcessIdentity, StopSpec } from './proc.ts';
 export { groupMembers, isAlive, launch, run, stopProcess, waitFor } from './proc.ts';
 export type { ComponentStatus, StackOptions } from './stack.ts';

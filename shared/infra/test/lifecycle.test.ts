@@ -10,12 +10,12 @@ import {
   guardStack,
   httpsJson,
   isAlive,
-  isPortFree,
   processesOfStacks,
   REPO_ROOT,
   readState,
   repoPath,
   stopStack,
+  TEST_BASE_PORTS,
   TEST_STACK_PREFIX,
   waitFor,
 } from '../src/index.ts';
@@ -38,16 +38,6 @@ function scratchDir(): string {
   return dir;
 }
 
-/** A base port whose whole block (base … base+99) is free. */
-async function freeBase(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 22_000 + 100 * Math.floor(Math.random() * 90);
-    const offsets = [0, 1, 2, 10, 20, 30, 31, 32, 33, 50, 51, 52, 60, 61, 100, 101, 110, 120, 121, 130, 131];
-    if ((await Promise.all(offsets.map((o) => isPortFree(base + o)))).every(Boolean)) return base;
-  }
-  throw new Error('no free port block');
-}
-
 async function make(target: string, dir: string, base: number, args = ''): Promise<string> {
   const { stdout } = await exec('make', ['--no-print-directory', target, 'RUNTIME=native', `ARGS=${args}`], {
     cwd: REPO_ROOT,
@@ -64,7 +54,7 @@ interface Status {
 describe('make up / status / down (native stack)', () => {
   it('brings the infrastructure up, is harmless twice, and down leaves no process behind', async () => {
     const dir = scratchDir();
-    const base = await freeBase();
+    const base = TEST_BASE_PORTS.lifecycle;
     await make('up', dir, base);
 
     const status = JSON.parse(await make('status', dir, base, '--json')) as Status;
@@ -177,7 +167,7 @@ describe('make up / status / down (native stack)', () => {
 describe('watchdog', () => {
   it('stops the stack when its owner dies without tearing it down', async () => {
     const dir = scratchDir();
-    const base = await freeBase();
+    const base = TEST_BASE_PORTS.watchdog;
     // Stand-in for a test runner that gets killed with -9.
     const owner = spawn('sleep', ['300'], { stdio: 'ignore' });
     await make('up', dir, base);

@@ -129,7 +129,10 @@ describe.skipIf(!native)('through the edge', () => {
       (r) => r.status,
     );
     // A create, its replay, "still running", or a gateway shedding load: never a second task.
-    expect(statuses.every((s) => s === 201 || s === 409 || s === 503), statuses.join()).toBe(true);
+    expect(
+      statuses.every((s) => s === 201 || s === 409 || s === 503),
+      statuses.join(),
+    ).toBe(true);
     const list = (await (await fetch(`${stack.edge}/v1/tasks?limit=100`, { headers: a })).json()) as {
       items: unknown[];
     };

@@ -116,6 +116,9 @@ class Recorder {
   finish(): LoadResult {
     clearInterval(this.ticker);
     this.ticker = undefined;
+    // The last, partial second too: a run's timeline covers every request it made (a one-second run on
+    // a slow machine ended before its first tick and had none).
+    if (this.secondCount > 0) this.closeSecond();
     return {
       requests: this.requests,
       errors: this.errors,

@@ -41,6 +41,7 @@ export interface Measurement {
 
 export interface TimelinePoint {
   t: number;
+  /** Requests answered in second `t` (the run's last point may cover less than a second). */
   rps: number;
   p50_ms: number;
   p99_ms: number;

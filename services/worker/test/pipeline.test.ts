@@ -508,13 +508,18 @@ describe('Redis unreachable mid-test', () => {
     // Caching resumes: a fresh instance (empty L1) puts the entries back into Redis, and the next fresh
     // one finds them there.
     const d = using(await build(env), (app) => app.close());
+    const dFailuresBefore = await redisFailures(d);
     for (const t of tasks) expect((await get(d, t.id)).json().version).toBe(latest.get(t.id));
-    for (const t of tasks) expect(await redis.exists(`${stack.prefix}c:t:${user.id}:${t.id}`)).toBe(1);
+    let refilled = 0;
+    for (const t of tasks) refilled += await redis.exists(`${stack.prefix}c:t:${user.id}:${t.id}`);
+    // Every entry is back, but for fills whose Redis command timed out (counted as failures).
+    expect(refilled).toBeGreaterThan(0);
+    expect(refilled + (await redisFailures(d)) - dFailuresBefore).toBeGreaterThanOrEqual(tasks.length);
     const e = using(await build(env), (app) => app.close());
     const [hitsBefore, failuresBefore] = [await l2Hits(e), await redisFailures(e)];
     for (const t of tasks) expect((await get(e, t.id)).json().version).toBe(latest.get(t.id));
     const hits = (await l2Hits(e)) - hitsBefore;
     expect(hits).toBeGreaterThan(0);
-    expect(hits + (await redisFailures(e)) - failuresBefore).toBeGreaterThanOrEqual(tasks.length);
+    expect(hits + (await redisFailures(e)) - failuresBefore).toBeGreaterThanOrEqual(refilled);
   }, 60_000);
 });

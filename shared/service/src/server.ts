@@ -2,6 +2,7 @@
 // goes false at once, in-flight requests finish, pools close; a second signal or 10 s ends it), listen.
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { LogController } from 'fastify';
 
 /** Logger options for a service: the level, and never an Authorization or Cookie header in a log. */
 export const serviceLogger = (level: string): FastifyServerOptions['logger'] => ({
@@ -33,7 +34,7 @@ export const serviceOptions = (opts: {
   bodyLimit?: number;
 }): FastifyServerOptions => ({
   logger: opts.logger ?? false,
-  disableRequestLogging: true,
+  logController: new LogController({ disableRequestLogging: true }),
   ...(opts.bodyLimit === undefined ? {} : { bodyLimit: opts.bodyLimit }),
   requestIdHeader: 'x-request-id',
   genReqId: () => crypto.randomUUID(),

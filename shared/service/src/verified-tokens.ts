@@ -5,7 +5,7 @@
 //
 // Only successful verifications are kept, keyed by the exact token string; an entry never outlives the
 // token's `exp`, nor MAX_AGE_MS, so a key withdrawn from the JWKS stops being honoured within that
-// bound even where nobody clears the cache (ADR 0007). Callers clear it when their key set changes.
+// bound even where nobody clears the cache (ADR 0008). Callers clear it when their key set changes.
 import { LRUCache } from 'lru-cache';
 
 const MAX_AGE_MS = 5 * 60_000;

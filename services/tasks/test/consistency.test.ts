@@ -2,6 +2,7 @@
 // real streaming replicas: one of them paused mid-test, another stopped mid-test. Two app instances
 // share Redis, as two service replicas do: writes go through one, reads through the other.
 import { randomUUID } from 'node:crypto';
+import { parseLsn } from '@taskfleet/events';
 import { queryOnce } from '@taskfleet/infra';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,7 +100,16 @@ describe.skipIf(!native)('read-your-writes with a paused replica', () => {
     // Once the healthy replica's polled position passes their writes, the same users read from replicas.
     // A list shape none of them asked for before, so that the cache cannot answer it: each read reaches
     // the database, and it must see the user's newest task at its latest version.
-    await new Promise((r) => setTimeout(r, 500));
+    // Wait for that, not for a time: a busy machine replays and polls late.
+    const written = parseLsn(
+      (await reader.db.primary.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!
+        .lsn,
+    );
+    const deadline = Date.now() + 30_000;
+    while (!reader.db.router.replicas.some((r) => r.inRotation && (r.replayLsn ?? 0n) >= written)) {
+      if (Date.now() > deadline) throw new Error('no replica caught up with the writes in 30 s');
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const before = await readCounts(reader);
     for (const [k, user] of users.entries()) {
       const expected = k % 2 === 0 ? tasks[k] : newest[k];

@@ -26,6 +26,9 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     routerOptions: { maxParamLength: 100 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // On the root, where server.ts flips it: a decoration inside the (encapsulated) health routes plugin
+  // would shadow the root's, and readiness would never see the shutdown.
+  app.decorate('shuttingDown', false);
   await app.register(configPlugin, { config });
   await app.register(problemDetails, { prefix: 'TASKS', bodyLimit: config.BODY_LIMIT });
   await app.register(accessLog);

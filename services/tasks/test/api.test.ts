@@ -547,6 +547,19 @@ describe('operations endpoints', () => {
     expect(ready.json()).toMatchObject({ status: 'ready', checks: { primary: 'ok', redis: 'ok' } });
   });
 
+  it('turns readiness false when the process starts shutting down (the flag server.ts sets on the root)', async () => {
+    const draining = await build();
+    try {
+      draining.shuttingDown = true;
+      const ready = await draining.inject({ method: 'GET', url: '/health/ready' });
+      expect(ready.statusCode).toBe(503);
+      expect(ready.json()).toMatchObject({ status: 'not ready', checks: { shutdown: 'in progress' } });
+      expect((await draining.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    } finally {
+      await draining.close();
+    }
+  });
+
   it('exports the request-duration histogram by route', async () => {
     const user = await newUser(app);
     await user.call({ method: 'GET', url: `/v1/tasks/${randomUUID()}` });

@@ -4,12 +4,12 @@ import type { FastifyPluginAsync } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Set by server.ts on shutdown; decorated on the root (app.ts), where server.ts sets it. */
     shuttingDown: boolean;
   }
 }
 
 const healthRoutes: FastifyPluginAsync = async (app) => {
-  app.decorate('shuttingDown', false);
   app.get('/health/live', { schema: { hide: true }, logLevel: 'warn' }, async () => ({ status: 'ok' }));
   app.get('/health/ready', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
     const checks: Record<string, string> = { shutdown: app.shuttingDown ? 'in progress' : 'no' };

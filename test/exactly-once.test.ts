@@ -4,7 +4,15 @@
 // Clients retry each create with its Idempotency-Key as the docs invite; after every fault a
 // Jepsen-style set check compares what they were told with what the primary holds.
 import { performance } from 'node:perf_hooks';
-import { isAlive, newAccount, queryOnce, readState, redisOnce, startExtraRedis } from '@taskfleet/infra';
+import {
+  isAlive,
+  newAccount,
+  queryOnce,
+  readState,
+  redisOnce,
+  startExtraRedis,
+  waitFor,
+} from '@taskfleet/infra';
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Attempt, SetCheck } from './support/create-history.ts';
@@ -25,13 +33,8 @@ const stack = edgeStack('once', {
 });
 const { pidOf, serviceUrl } = stack;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!(await probe())) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+/** The shared wait-for-condition, polled often: these tests measure recovery in milliseconds. */
+const until = (what: string, probe: () => Promise<boolean>) => waitFor(what, probe, { intervalMs: 20 });
 
 /** A fresh account and a history of its creates (title = key), sent to `base` (the edge by default). */
 async function client(attemptTimeoutMs = 2_000) {

@@ -124,12 +124,12 @@ export class IdempotencyKeys {
     const { redis, prefix, leaseMs } = this.#opts;
     const scope = request.subject ? `user:${request.subject}` : `ip:${request.ip}`;
     const key = `${prefix}idem:${scope}:${keyDigest(given).toString('base64url')}`;
-    const fingerprint = requestFingerprint(request.method, request.url, request.body as Buffer | undefined);
-    const running = JSON.stringify({
-      state: 'running',
-      token: randomUUID(),
-      fingerprint: fingerprint.toString('base64url'),
-    } satisfies Running);
+    const fingerprint = requestFingerprint(
+      request.method,
+      request.url,
+      request.body as Buffer | undefined,
+    ).toString('base64url');
+    const running = JSON.stringify({ state: 'running', token: randomUUID(), fingerprint } satisfies Running);
 
     let current: string | null;
     try {
@@ -144,14 +144,14 @@ export class IdempotencyKeys {
       }
       request.log.warn({ err }, 'idempotency store unavailable; the service enforces the key');
       this.#decided('store_down_ran');
-      return this.#runClaimed(reply, key, running, run, { renew: false });
+      return this.#runClaimed(reply, { key, running, fingerprint }, run, { renew: false });
     }
     if (current === null) {
       this.#decided('claimed');
-      return this.#runClaimed(reply, key, running, run, { renew: true });
+      return this.#runClaimed(reply, { key, running, fingerprint }, run, { renew: true });
     }
     const entry = JSON.parse(current) as Entry;
-    if (entry.fingerprint !== fingerprint.toString('base64url')) {
+    if (entry.fingerprint !== fingerprint) {
       this.#decided('key_reused');
       throw new GatewayErrors.IDEMPOTENCY_KEY_REUSED();
     }
@@ -169,12 +169,12 @@ export class IdempotencyKeys {
 
   async #runClaimed(
     reply: FastifyReply,
-    key: string,
-    running: string,
+    claim: { key: string; running: string; fingerprint: string },
     run: () => Promise<UpstreamResponse>,
     opts: { renew: boolean },
   ): Promise<FastifyReply> {
     const { redis, leaseMs, ttlSeconds } = this.#opts;
+    const { key, running, fingerprint } = claim;
     // Renewals are best effort: a lost lease costs a 409 less for a racing retry, which the service's
     // own record of the key then turns into a replay.
     const renewal = opts.renew
@@ -201,7 +201,7 @@ export class IdempotencyKeys {
       }
       const done = JSON.stringify({
         state: 'done',
-        fingerprint: (JSON.parse(running) as Running).fingerprint,
+        fingerprint,
         statusCode: response.statusCode,
         headers,
         body: body.toString('base64'),

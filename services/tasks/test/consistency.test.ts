@@ -3,7 +3,7 @@
 // share Redis, as two service replicas do: writes go through one, reads through the other.
 import { randomUUID } from 'node:crypto';
 import { parseLsn } from '@taskfleet/events';
-import { queryOnce } from '@taskfleet/infra';
+import { queryOnce, waitFor } from '@taskfleet/infra';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, extraReplica, newUser, stack } from './helper.ts';
@@ -105,11 +105,11 @@ describe.skipIf(!native)('read-your-writes with a paused replica', () => {
       (await reader.db.primary.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!
         .lsn,
     );
-    const deadline = Date.now() + 30_000;
-    while (!reader.db.router.replicas.some((r) => r.inRotation && (r.replayLsn ?? 0n) >= written)) {
-      if (Date.now() > deadline) throw new Error('no replica caught up with the writes in 30 s');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      'a replica in rotation past the writes',
+      () => reader.db.router.replicas.some((r) => r.inRotation && (r.replayLsn ?? 0n) >= written),
+      { intervalMs: 20 },
+    );
     const before = await readCounts(reader);
     for (const [k, user] of users.entries()) {
       const expected = k % 2 === 0 ? tasks[k] : newest[k];

@@ -57,153 +57,146 @@ interface Status {
 }
 
 describe('make up / status / down (native stack)', () => {
-  it(
-    'brings the infrastructure up, is harmless twice, and down leaves no process behind',
-    async () => {
-      const dir = scratchDir();
-      const base = TEST_BASE_PORTS.lifecycle;
-      await make('up', dir, base);
+  it('brings the infrastructure up, is harmless twice, and down leaves no process behind', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const dir = scratchDir();
+    const base = TEST_BASE_PORTS.lifecycle;
+    await make('up', dir, base);
 
-      const status = JSON.parse(await make('status', dir, base, '--json')) as Status;
-      expect(status.components.map((c) => c.name).sort()).toEqual([
-        'alertmanager',
-        'epmd',
-        'gateway-1',
-        'gateway-2',
-        'nginx',
-        'pgbouncer',
-        'postgres-primary',
-        'postgres-replica1',
-        'postgres-replica2',
-        'prometheus',
-        'rabbitmq',
-        'redis',
-        'tasks-1',
-        'tasks-2',
-        'users-1',
-        'users-2',
-        'worker-1',
-      ]);
-      expect(status.components.every((c) => c.alive)).toBe(true);
-      expect(status.components.find((c) => c.name === 'pgbouncer')?.address).toBe(`127.0.0.1:${base + 10}`);
-      const edgeHealth = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
-      expect(edgeHealth.status).toBe(200);
+    const status = JSON.parse(await make('status', dir, base, '--json')) as Status;
+    expect(status.components.map((c) => c.name).sort()).toEqual([
+      'alertmanager',
+      'epmd',
+      'gateway-1',
+      'gateway-2',
+      'nginx',
+      'pgbouncer',
+      'postgres-primary',
+      'postgres-replica1',
+      'postgres-replica2',
+      'prometheus',
+      'rabbitmq',
+      'redis',
+      'tasks-1',
+      'tasks-2',
+      'users-1',
+      'users-2',
+      'worker-1',
+    ]);
+    expect(status.components.every((c) => c.alive)).toBe(true);
+    expect(status.components.find((c) => c.name === 'pgbouncer')?.address).toBe(`127.0.0.1:${base + 10}`);
+    const edgeHealth = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
+    expect(edgeHealth.status).toBe(200);
 
-      // The task service runs twice, migrated, behind the stack's PgBouncer: a task written through one
-      // replica is read back through the other, with a development token from `taskfleet-stack token`.
-      const { stdout: token } = await exec(process.execPath, [
-        '--conditions=@taskfleet/source',
-        repoPath('shared/infra/src/cli.ts'),
-        'token',
-        '--dir',
-        dir,
-      ]);
-      const auth = { authorization: `Bearer ${token.trim()}`, 'content-type': 'application/json' };
-      const created = await fetch(`http://127.0.0.1:${base + 100}/v1/tasks`, {
-        method: 'POST',
-        headers: auth,
-        body: JSON.stringify({ title: 'native' }),
-      });
-      expect(created.status).toBe(201);
-      const { id } = (await created.json()) as { id: string };
-      const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
-      expect(read.status).toBe(200);
-      // The whole request path: nginx → gateway → users/tasks. A real account, a real login, a task.
-      // Over HTTPS, verified against the stack's own (self-signed) certificate.
-      const ca = readFileSync(join(dir, 'nginx', 'tls', 'tls.crt'));
-      const edge = (method: string, path: string, body?: unknown, token?: string) =>
-        httpsJson(`https://localhost:${base + 51}${path}`, { method, body, token, ca });
-      const account = {
-        email: `native-${Date.now()}@example.test`,
-        password: 'correct horse battery staple',
-      };
-      expect((await edge('POST', '/v1/auth/register', account)).status).toBe(201);
-      const login = await edge('POST', '/v1/auth/login', account);
-      expect(login.status).toBe(200);
-      const { accessToken } = login.json as { accessToken: string };
-      const mine = await edge('POST', '/v1/tasks', { title: 'after a real login' }, accessToken);
-      expect(mine.status).toBe(201);
-      expect(mine.headers['strict-transport-security']).toMatch(/max-age=/);
-      // Plain HTTP serves the same API (for local tools); /metrics never leaves through the edge.
-      expect((await fetch(`http://127.0.0.1:${base + 50}/v1/tasks`)).status).toBe(401);
-      expect((await fetch(`http://127.0.0.1:${base + 50}/metrics`)).status).toBe(404);
+    // The task service runs twice, migrated, behind the stack's PgBouncer: a task written through one
+    // replica is read back through the other, with a development token from `taskfleet-stack token`.
+    const { stdout: token } = await exec(process.execPath, [
+      '--conditions=@taskfleet/source',
+      repoPath('shared/infra/src/cli.ts'),
+      'token',
+      '--dir',
+      dir,
+    ]);
+    const auth = { authorization: `Bearer ${token.trim()}`, 'content-type': 'application/json' };
+    const created = await fetch(`http://127.0.0.1:${base + 100}/v1/tasks`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ title: 'native' }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    const read = await fetch(`http://127.0.0.1:${base + 101}/v1/tasks/${id}`, { headers: auth });
+    expect(read.status).toBe(200);
+    // The whole request path: nginx → gateway → users/tasks. A real account, a real login, a task.
+    // Over HTTPS, verified against the stack's own (self-signed) certificate.
+    const ca = readFileSync(join(dir, 'nginx', 'tls', 'tls.crt'));
+    const edge = (method: string, path: string, body?: unknown, token?: string) =>
+      httpsJson(`https://localhost:${base + 51}${path}`, { method, body, token, ca });
+    const account = { email: `native-${Date.now()}@example.test`, password: 'correct horse battery staple' };
+    expect((await edge('POST', '/v1/auth/register', account)).status).toBe(201);
+    const login = await edge('POST', '/v1/auth/login', account);
+    expect(login.status).toBe(200);
+    const { accessToken } = login.json as { accessToken: string };
+    const mine = await edge('POST', '/v1/tasks', { title: 'after a real login' }, accessToken);
+    expect(mine.status).toBe(201);
+    expect(mine.headers['strict-transport-security']).toMatch(/max-age=/);
+    // Plain HTTP serves the same API (for local tools); /metrics never leaves through the edge.
+    expect((await fetch(`http://127.0.0.1:${base + 50}/v1/tasks`)).status).toBe(401);
+    expect((await fetch(`http://127.0.0.1:${base + 50}/metrics`)).status).toBe(404);
 
-      // The worker relays the write's event: the outbox drains.
-      await waitFor(
-        'the worker to publish the event',
-        async () => {
-          const text = await (await fetch(`http://127.0.0.1:${base + 110}/metrics`)).text();
-          return /^outbox_published_total [1-9]/m.test(text) && /^outbox_backlog 0$/m.test(text);
-        },
-        { timeoutMs: 20_000, intervalMs: 200 },
+    // The worker relays the write's event: the outbox drains.
+    await waitFor(
+      'the worker to publish the event',
+      async () => {
+        const text = await (await fetch(`http://127.0.0.1:${base + 110}/metrics`)).text();
+        return /^outbox_published_total [1-9]/m.test(text) && /^outbox_backlog 0$/m.test(text);
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+    // Prometheus scrapes both task replicas and the worker.
+    const up = async (job: string) => {
+      const q = await fetch(
+        `http://127.0.0.1:${base + 60}/api/v1/query?query=${encodeURIComponent(`sum(up{job="${job}"})`)}`,
       );
-      // Prometheus scrapes both task replicas and the worker.
-      const up = async (job: string) => {
-        const q = await fetch(
-          `http://127.0.0.1:${base + 60}/api/v1/query?query=${encodeURIComponent(`sum(up{job="${job}"})`)}`,
-        );
-        const body = (await q.json()) as { data: { result: { value: [number, string] }[] } };
-        return body.data.result[0]?.value[1];
-      };
-      await waitFor(
-        'prometheus to scrape every service replica',
-        async () =>
-          (await up('tasks')) === '2' &&
-          (await up('users')) === '2' &&
-          (await up('gateway')) === '2' &&
-          (await up('worker')) === '1',
-        { timeoutMs: 20_000, intervalMs: 500 },
-      );
+      const body = (await q.json()) as { data: { result: { value: [number, string] }[] } };
+      return body.data.result[0]?.value[1];
+    };
+    await waitFor(
+      'prometheus to scrape every service replica',
+      async () =>
+        (await up('tasks')) === '2' &&
+        (await up('users')) === '2' &&
+        (await up('gateway')) === '2' &&
+        (await up('worker')) === '1',
+      { timeoutMs: 20_000, intervalMs: 500 },
+    );
 
-      // Up again: same processes, nothing new started.
-      await make('up', dir, base);
-      const again = JSON.parse(await make('status', dir, base, '--json')) as Status;
-      expect(again.components.map((c) => c.pid).sort()).toEqual(status.components.map((c) => c.pid).sort());
+    // Up again: same processes, nothing new started.
+    await make('up', dir, base);
+    const again = JSON.parse(await make('status', dir, base, '--json')) as Status;
+    expect(again.components.map((c) => c.pid).sort()).toEqual(status.components.map((c) => c.pid).sort());
 
-      const before = processesOfStacks(dir);
-      expect(before.length).toBeGreaterThan(status.components.length); // children too: backends, workers, beam
+    const before = processesOfStacks(dir);
+    expect(before.length).toBeGreaterThan(status.components.length); // children too: backends, workers, beam
 
-      await make('down', dir, base);
-      expect(readState(dir)).toBeUndefined();
-      for (const c of status.components) expect(isAlive(c.pid), c.name).toBe(false);
-      await waitFor('every child process to exit', () => processesOfStacks(dir).length === 0, {
-        timeoutMs: 10_000,
-      });
-      // Data is kept for the next `make up`.
-      expect(existsSync(join(dir, 'pg', 'primary', 'PG_VERSION'))).toBe(true);
-    },
-    TEST_TIMEOUT_MS,
-  );
+    await make('down', dir, base);
+    expect(readState(dir)).toBeUndefined();
+    for (const c of status.components) expect(isAlive(c.pid), c.name).toBe(false);
+    await waitFor('every child process to exit', () => processesOfStacks(dir).length === 0, {
+      timeoutMs: 10_000,
+    });
+    // Data is kept for the next `make up`.
+    expect(existsSync(join(dir, 'pg', 'primary', 'PG_VERSION'))).toBe(true);
+  });
 });
 
 describe('watchdog', () => {
-  it(
-    'stops the stack when its owner dies without tearing it down',
-    async () => {
-      const dir = scratchDir();
-      const base = TEST_BASE_PORTS.watchdog;
-      // Stand-in for a test runner that gets killed with -9.
-      const owner = spawn('sleep', ['300'], { stdio: 'ignore' });
-      await make('up', dir, base);
-      const watchdog = spawn(
-        process.execPath,
-        ['--conditions=@taskfleet/source', repoPath('shared/infra/src/watchdog.ts'), String(owner.pid), dir],
-        {
-          stdio: 'ignore',
-        },
-      );
-      const pids = readState(dir)!.components.map((c) => c.pid);
-      expect(pids.every((p) => isAlive(p))).toBe(true);
+  it('stops the stack when its owner dies without tearing it down', {
+    timeout: TEST_TIMEOUT_MS,
+  }, async () => {
+    const dir = scratchDir();
+    const base = TEST_BASE_PORTS.watchdog;
+    // Stand-in for a test runner that gets killed with -9.
+    const owner = spawn('sleep', ['300'], { stdio: 'ignore' });
+    await make('up', dir, base);
+    const watchdog = spawn(
+      process.execPath,
+      ['--conditions=@taskfleet/source', repoPath('shared/infra/src/watchdog.ts'), String(owner.pid), dir],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const pids = readState(dir)!.components.map((c) => c.pid);
+    expect(pids.every((p) => isAlive(p))).toBe(true);
 
-      owner.kill('SIGKILL');
-      await waitFor('the watchdog to stop the stack', () => processesOfStacks(dir).length === 0, {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      });
-      expect(pids.some((p) => isAlive(p))).toBe(false);
-      await waitFor('the watchdog to exit', () => watchdog.exitCode !== null, { timeoutMs: 10_000 });
-      expect(existsSync(dir)).toBe(false);
-    },
-    TEST_TIMEOUT_MS,
-  );
+    owner.kill('SIGKILL');
+    await waitFor('the watchdog to stop the stack', () => processesOfStacks(dir).length === 0, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
+    expect(pids.some((p) => isAlive(p))).toBe(false);
+    await waitFor('the watchdog to exit', () => watchdog.exitCode !== null, { timeoutMs: 10_000 });
+    expect(existsSync(dir)).toBe(false);
+  });
 });

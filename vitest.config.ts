@@ -1,27 +1,69 @@
 import { defaultServerConditions } from 'vite';
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // One run, several projects (one per package plus the repo-wide config checks). Projects inherit this
-// root config. Integration tests share one real stack started by the global setup (shared/infra).
+// root config. Integration tests share one real stack started by the global setup (shared/infra); the
+// `unit` project (every test/unit/ directory) is pure logic and must not wait for that stack.
+//
+// The global setup is declared per integration project, never at the root: vitest runs the root
+// project's globalSetup on every run, whichever projects are selected, so a root entry would start the
+// stack for `--project unit` too. Each project runs only when it has test files selected, and
+// global-setup.ts shares one stack between the projects that do.
+const STACK_SETUP = 'shared/infra/src/vitest/global-setup.ts';
+const UNIT_TESTS = '**/test/unit/**';
+
+const integration = (name: string, include: string) => ({
+  extends: true,
+  test: {
+    name,
+    include: [include],
+    // Unit tests live under the same package test/ directories; they run once, in `unit`.
+    exclude: [...configDefaults.exclude, UNIT_TESTS],
+    globalSetup: [STACK_SETUP],
+  },
+});
+
 export default defineConfig({
   // Workspace packages resolve to their TypeScript sources, as under `node --conditions=@taskfleet/source`.
   ssr: { resolve: { conditions: ['@taskfleet/source', ...defaultServerConditions] } },
   test: {
-    globalSetup: ['shared/infra/src/vitest/global-setup.ts'],
     // Tests talk to real servers: generous limits, but a hung test still ends.
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 60_000,
     maxWorkers: 3,
+    // Off unless asked for (scripts/run-tests.ts, i.e. `make test`, always asks); these settings make
+    // `vitest run --coverage` measure the same thing. Test files and test helpers are not the product.
+    coverage: {
+      provider: 'v8',
+      include: ['shared/*/src/**/*.ts', 'services/*/src/**/*.ts', 'gateway/src/**/*.ts', 'bench/src/**/*.ts'],
+      exclude: ['**/test/**', '**/*.test.ts', '**/*.d.ts'],
+      // The summary on stdout for people, coverage-summary.json next to the test report for machines.
+      reporter: ['text-summary', 'json-summary'],
+      reportsDirectory: 'test-results/coverage',
+      // A failing run is when the numbers are most wanted, and `make test` always prints them.
+      reportOnFailure: true,
+    },
     projects: [
-      { extends: true, test: { name: 'infra', include: ['shared/infra/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'events', include: ['shared/events/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'tasks', include: ['services/tasks/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'users', include: ['services/users/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'worker', include: ['services/worker/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'gateway', include: ['gateway/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'bench', include: ['bench/test/**/*.test.ts'] } },
-      { extends: true, test: { name: 'repo', include: ['test/**/*.test.ts'] } },
+      integration('infra', 'shared/infra/test/**/*.test.ts'),
+      integration('events', 'shared/events/test/**/*.test.ts'),
+      integration('tasks', 'services/tasks/test/**/*.test.ts'),
+      integration('users', 'services/users/test/**/*.test.ts'),
+      integration('worker', 'services/worker/test/**/*.test.ts'),
+      integration('gateway', 'gateway/test/**/*.test.ts'),
+      integration('bench', 'bench/test/**/*.test.ts'),
+      integration('repo', 'test/**/*.test.ts'),
+      {
+        extends: true,
+        test: {
+          name: 'unit',
+          // Every directory the integration projects exclude, so no test file is left out of both.
+          include: [`${UNIT_TESTS}/*.test.ts`],
+          // No server to wait for: a test that takes seconds here is hung, not slow.
+          testTimeout: 10_000,
+          hookTimeout: 10_000,
+        },
+      },
     ],
   },
 });

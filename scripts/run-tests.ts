@@ -1,6 +1,8 @@
 // `make test`: run vitest (every project) against real servers, then prove that no process started by
 // the tests is left, and print the closing line CI reads: "N passed, M failed".
-//   node scripts/run-tests.ts [vitest args…]      e.g. --project infra
+//   node scripts/run-tests.ts [vitest args…]      e.g. --project infra, --project unit (no stack)
+// Every run measures v8 coverage of the workspace's src/ (settings: vitest.config.ts) and prints its
+// text summary after the test results, so the closing line stays last.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,7 @@ const vitest = spawnSync(
     '--reporter=default',
     '--reporter=json',
     `--outputFile.json=${report}`,
+    '--coverage.enabled',
     ...process.argv.slice(2),
   ],
   { cwd: REPO_ROOT, stdio: 'inherit' },

@@ -1,12 +1,10 @@
 // The gateway's configuration: read from the environment once, validated as a whole.
-import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
+import { commaList, Int, loadSettings, redisSettings, serverSettings } from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
-  HOST: Type.String({ default: '127.0.0.1' }),
-  PORT: Int(0, 3400, 65_535),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  ...serverSettings(3400),
   /**
    * Where each service runs: comma-separated base URLs. A host name is resolved to all its addresses
    * (compose and Swarm DNS give one per replica) and re-resolved every RESOLVE_INTERVAL_MS, so scaling
@@ -42,8 +40,7 @@ export const ConfigSchema = Type.Object({
   SHED_EVENT_LOOP_DELAY_MS: Int(0, 200),
   SHED_SAMPLE_MS: Int(10, 500),
   /** Shared rate-limit counters (and idempotency records). */
-  REDIS_URL: Type.String({ minLength: 1 }),
-  REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),
+  ...redisSettings(),
   /**
    * Idempotency-Key claims (ADR 0009): a claim's lease, renewed while its request runs, so a gateway
    * that dies or stalls holds a key this long at most; how long Redis may take before a claim is given
@@ -63,21 +60,12 @@ export const ConfigSchema = Type.Object({
 export type Config = Static<typeof ConfigSchema>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { value, problems } = readEnv(ConfigSchema, env);
-  const config = value as Config;
-  for (const key of ['TASKS_UPSTREAMS', 'USERS_UPSTREAMS'] as const) {
-    for (const url of commaList(config[key] ?? '')) {
-      if (!/^http:\/\/[^/]+$/.test(url))
-        problems.push(`${key}: "${url}" must be http://host:port with no path`);
+  return loadSettings<Config>(ConfigSchema, env, (config, problems) => {
+    for (const key of ['TASKS_UPSTREAMS', 'USERS_UPSTREAMS'] as const) {
+      for (const url of commaList(config[key] ?? '')) {
+        if (!/^http:\/\/[^/]+$/.test(url))
+          problems.push(`${key}: "${url}" must be http://host:port with no path`);
+      }
     }
-  }
-  assertNoProblems(problems);
-  return config;
+  });
 }
-
-/** The items of a comma-separated setting, trimmed, empty ones dropped. */
-export const commaList = (list: string) =>
-  list
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);

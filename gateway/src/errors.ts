@@ -1,14 +1,10 @@
-// Every error the gateway itself answers with (docs/errors.md). Errors of the services behind it pass
-// through unchanged, with their own codes.
+// Every error the gateway itself answers with (docs/errors.md): the common ones of every service and
+// its own. Errors of the services behind it pass through unchanged, with their own codes.
 import createError from '@fastify/error';
+import { commonErrors } from '@taskfleet/service';
 
 export const GatewayErrors = {
-  VALIDATION: createError('GATEWAY_ERR_VALIDATION', '%s', 400),
-  MALFORMED_JSON: createError('GATEWAY_ERR_MALFORMED_JSON', 'the request body is not valid JSON', 400),
-  UNAUTHORIZED: createError('GATEWAY_ERR_UNAUTHORIZED', '%s', 401),
-  ROUTE_NOT_FOUND: createError('GATEWAY_ERR_ROUTE_NOT_FOUND', 'no such route: %s %s', 404),
-  BODY_TOO_LARGE: createError('GATEWAY_ERR_BODY_TOO_LARGE', 'the request body is larger than %s bytes', 413),
-  UNSUPPORTED_MEDIA_TYPE: createError('GATEWAY_ERR_UNSUPPORTED_MEDIA_TYPE', 'send application/json', 415),
+  ...commonErrors('GATEWAY'),
   IDEMPOTENCY_IN_FLIGHT: createError(
     'GATEWAY_ERR_IDEMPOTENCY_IN_FLIGHT',
     'a request with this Idempotency-Key is still running; retry shortly',
@@ -33,5 +29,4 @@ export const GatewayErrors = {
   ),
   OVERLOADED: createError('GATEWAY_ERR_OVERLOADED', 'the gateway is overloaded; retry later', 503),
   UPSTREAM_TIMEOUT: createError('GATEWAY_ERR_UPSTREAM_TIMEOUT', 'the %s service did not answer in time', 504),
-  INTERNAL: createError('GATEWAY_ERR_INTERNAL', 'internal error', 500),
 } as const;

@@ -1,18 +1,20 @@
-// Builds the task service's Fastify app (no socket: tests inject, server.ts listens).
-// Load order: configuration and cross-cutting plugins → database → routes.
+// Builds the task service's Fastify app (no socket: tests inject, server.ts listens). The order every
+// service follows: the service defaults (errors, access log, metrics, health, trace context), external
+// plugins, the app's own plugins (each declares what it depends on), then routes.
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { accessLog, problemDetails, serviceOptions } from '@taskfleet/service';
+import { serviceDefaults, serviceOptions } from '@taskfleet/service';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import Fastify from 'fastify';
 import type { Config } from './config.ts';
+import { TasksErrors } from './errors.ts';
 import auth from './plugins/auth.ts';
 import cache from './plugins/cache.ts';
 import configPlugin from './plugins/config.ts';
 import database from './plugins/database.ts';
 import metrics from './plugins/metrics.ts';
-import healthRoutes from './routes/health.ts';
+import store from './plugins/store.ts';
 import tasksRoutes from './routes/tasks.ts';
 
 export interface BuildOptions {
@@ -25,14 +27,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     ...serviceOptions({ logger: opts.logger, bodyLimit: config.BODY_LIMIT }),
     routerOptions: { maxParamLength: 100 },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  await app.register(serviceDefaults, { errors: TasksErrors });
 
-  // On the root, where server.ts flips it: a decoration inside the (encapsulated) health routes plugin
-  // would shadow the root's, and readiness would never see the shutdown.
-  app.decorate('shuttingDown', false);
-  await app.register(configPlugin, { config });
-  await app.register(problemDetails, { prefix: 'TASKS', bodyLimit: config.BODY_LIMIT });
-  await app.register(accessLog);
-  await app.register(metrics);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -46,10 +42,14 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(configPlugin, { config });
+  await app.register(metrics);
   await app.register(database);
   await app.register(cache);
+  await app.register(store);
   await app.register(auth);
-  await app.register(healthRoutes);
+
   await app.register(tasksRoutes);
   return app;
 }

@@ -1,29 +1,31 @@
 // The task service's configuration: read from the environment once, validated as a whole (every
 // problem reported in one error), then only read from the decorated `app.config`.
 
-import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
+import {
+  amqpSettings,
+  commaList,
+  Int,
+  loadSettings,
+  postgresSettings,
+  redisSettings,
+  serverSettings,
+} from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
-  HOST: Type.String({ default: '127.0.0.1' }),
-  PORT: Int(0, 3000, 65535),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  ...serverSettings(3000),
   /** Writes and read-check-write logic: the primary, through PgBouncer. */
   DATABASE_PRIMARY_URL: Type.String({ minLength: 1 }),
   /** Comma-separated replica URLs (through PgBouncer, one entry per node); may be empty. */
   DATABASE_REPLICA_URLS: Type.String({ default: '' }),
-  DB_POOL_MAX: Int(1, 10, 200),
-  /** How long a request may wait for a pooled connection before it fails with 503. */
-  DB_POOL_WAIT_MS: Int(1, 2_000),
-  /** Client-side ceiling per query; the database's own statement_timeout (5 s) fires first. */
-  DB_QUERY_TIMEOUT_MS: Int(1, 6_000),
+  /** One pool each for the primary and every replica. */
+  ...postgresSettings({ poolMax: 10 }),
   REPLICA_POLL_MS: Int(10, 100),
   /** A replica further behind than either bound leaves the read rotation until it catches up. */
   REPLICA_MAX_LAG_BYTES: Int(0, 8 * 1024 * 1024),
   REPLICA_MAX_LAG_SECONDS: Int(0, 10),
-  REDIS_URL: Type.String({ minLength: 1 }),
-  REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),
+  ...redisSettings(),
   /** How long a user's last write position steers their reads (design §3: 30 s). */
   CONSISTENCY_TTL_SECONDS: Int(1, 30),
   /** Verification keys for access tokens: a JWKS document inline, or the URL that serves it. */
@@ -32,7 +34,7 @@ export const ConfigSchema = Type.Object({
   AUTH_ISSUER: Type.String({ default: 'taskfleet-users' }),
   AUTH_AUDIENCE: Type.String({ default: 'taskfleet-api' }),
   /** Task events (invalidations of other replicas' L1 caches). */
-  AMQP_URL: Type.String({ minLength: 1 }),
+  ...amqpSettings(),
   /** Cache sizes and lifetimes; defaults from seed 004 §4.1 (L1 ≈60 s, Redis ≈5 min). */
   CACHE_L1_MAX_ENTRIES: Int(1, 10_000),
   CACHE_L1_TTL_SECONDS: Int(1, 60),
@@ -46,24 +48,18 @@ export { ConfigError } from '@taskfleet/service';
 
 /** Parse and validate; throws one ConfigError listing every bad or missing variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { value, problems } = readEnv(ConfigSchema, env);
-  const config = value as Config;
-  if (!config.AUTH_JWKS && !config.AUTH_JWKS_URL)
-    problems.push('AUTH_JWKS or AUTH_JWKS_URL: one is required');
-  if (config.AUTH_JWKS) {
-    try {
-      const jwks = JSON.parse(config.AUTH_JWKS) as { keys?: unknown };
-      if (!Array.isArray(jwks.keys)) problems.push('AUTH_JWKS: must be a JWKS document ({"keys": [...]})');
-    } catch {
-      problems.push('AUTH_JWKS: not valid JSON');
+  return loadSettings<Config>(ConfigSchema, env, (config, problems) => {
+    if (!config.AUTH_JWKS && !config.AUTH_JWKS_URL)
+      problems.push('AUTH_JWKS or AUTH_JWKS_URL: one is required');
+    if (config.AUTH_JWKS) {
+      try {
+        const jwks = JSON.parse(config.AUTH_JWKS) as { keys?: unknown };
+        if (!Array.isArray(jwks.keys)) problems.push('AUTH_JWKS: must be a JWKS document ({"keys": [...]})');
+      } catch {
+        problems.push('AUTH_JWKS: not valid JSON');
+      }
     }
-  }
-  assertNoProblems(problems);
-  return config;
+  });
 }
 
-export function replicaUrls(config: Config): string[] {
-  return config.DATABASE_REPLICA_URLS.split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+export const replicaUrls = (config: Config): string[] => commaList(config.DATABASE_REPLICA_URLS);

@@ -3,6 +3,7 @@
 import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import type { Cursor, Sort } from './cursor.ts';
+import { ensurePartitions } from './db/maintenance.ts';
 import type { ListQuery, Summary, Task, TaskCreate, TaskPatch } from './schemas.ts';
 import { PRIORITIES, STATUSES } from './schemas.ts';
 
@@ -162,7 +163,7 @@ export async function createTask(
       }
       // The maintenance job keeps partitions months ahead; should it have stalled, heal, don't fail.
       if (!isMissingPartition(err) || attempt > 1) throw err;
-      await db.query('select taskfleet_ensure_partitions()');
+      await ensurePartitions(db);
     }
   }
 }

@@ -1,5 +1,6 @@
 // The two cache levels against real Redis and Postgres: single-flight under a stampede, bounded L1,
 // hit ratio under a Zipf-distributed read load, and that caching never breaks read-your-writes.
+import { waitFor } from '@taskfleet/infra';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { build, newUser } from './helper.ts';
@@ -8,8 +9,7 @@ let app: FastifyInstance;
 beforeAll(async () => {
   app = await build({ CACHE_L1_MAX_ENTRIES: '500' });
   // L1 is used only while the invalidation channel is up.
-  for (let i = 0; i < 100 && !app.events.connected; i++) await new Promise((r) => setTimeout(r, 50));
-  expect(app.events.connected).toBe(true);
+  await waitFor('the invalidation channel up', () => app.events.connected);
 });
 afterAll(async () => {
   await app.close();

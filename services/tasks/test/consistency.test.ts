@@ -49,7 +49,15 @@ describe.skipIf(!native)('read-your-writes with a paused replica', () => {
         (await u.call({ method: 'POST', url: '/v1/tasks', payload: { title: 'v1' } })).json(),
       ),
     );
-    await new Promise((r) => setTimeout(r, 300));
+    const seeded = parseLsn(
+      (await reader.db.primary.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!
+        .lsn,
+    );
+    await waitFor(
+      'every replica past the seeds',
+      () => reader.db.router.replicas.every((r) => (r.replayLsn ?? 0n) >= seeded),
+      { intervalMs: 20 },
+    );
     await queryOnce(paused.direct, 'select pg_wal_replay_pause()');
 
     let stale = 0;
@@ -177,8 +185,14 @@ describe.skipIf(!native)('a replica that stops', () => {
 
   it('leaves the rotation, and reads keep succeeding on the primary', async () => {
     const user = await newUser(app);
-    const task = (await user.call({ method: 'POST', url: '/v1/tasks', payload: { title: 'kept' } })).json();
-    await new Promise((r) => setTimeout(r, 300));
+    const created = await user.call({ method: 'POST', url: '/v1/tasks', payload: { title: 'kept' } });
+    const task = created.json();
+    const written = parseLsn(String(created.headers['x-consistency-token']));
+    await waitFor(
+      'the replica in rotation past the create',
+      () => app.db.router.replicas.some((r) => r.inRotation && (r.replayLsn ?? 0n) >= written),
+      { intervalMs: 20 },
+    );
     const replicaReads = async () => sum(await readCounts(app), 'replica:');
     const before = await replicaReads();
     expect((await user.call({ method: 'GET', url: `/v1/tasks/${task.id}` })).statusCode).toBe(200);
@@ -197,8 +211,9 @@ describe.skipIf(!native)('a replica that stops', () => {
       reads.push(user.call({ method: 'GET', url: `/v1/tasks/${task.id}` }).then((r) => r.statusCode));
     expect(new Set(await Promise.all(reads))).toEqual(new Set([200]));
 
-    await new Promise((r) => setTimeout(r, 300)); // a poll or two
-    expect(app.db.router.replicas[0]!.inRotation).toBe(false);
+    await waitFor('the stopped replica out of rotation', () => !app.db.router.replicas[0]!.inRotation, {
+      intervalMs: 20,
+    });
     const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     const name = app.db.router.replicas[0]!.name; // the pool's label (its database name)
     expect(metrics).toMatch(new RegExp(`^tasks_db_replica_in_rotation\\{replica="${name}"\\} 0$`, 'm'));
@@ -226,6 +241,6 @@ describe('Redis, the token store, unreachable', () => {
     expect((after['primary:token_unknown'] ?? 0) - (before['primary:token_unknown'] ?? 0)).toBe(1);
     const ready = await app.inject({ method: 'GET', url: '/health/ready' });
     expect(ready.statusCode).toBe(200);
-    expect(ready.json().checks.redis).toMatch(/unavailable/);
+    expect(ready.json().checks.redis).toMatch(/^degraded: /);
   });
 });

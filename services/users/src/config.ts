@@ -1,14 +1,13 @@
 // The users service's configuration: read from the environment once, validated as a whole.
-import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
+import { Int, loadSettings, postgresSettings, serverSettings } from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
-  HOST: Type.String({ default: '127.0.0.1' }),
-  PORT: Int(0, 3200, 65_535),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  ...serverSettings(3200),
   /** Reads and writes both on the primary (through PgBouncer): a login must see the latest password. */
   DATABASE_PRIMARY_URL: Type.String({ minLength: 1 }),
+  ...postgresSettings({ poolMax: 10 }),
   /**
    * Private signing keys as a JWK set (`{"keys": [...]}`, Ed25519 or P-256, each with a `kid`). The first
    * signs; all are published in the JWKS, so a new key can be added first and made the signer later.
@@ -28,9 +27,8 @@ export type Config = Static<typeof ConfigSchema>;
 export { ConfigError } from '@taskfleet/service';
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { value, problems } = readEnv(ConfigSchema, env);
-  const config = value as Config;
-  if (config.AUTH_SIGNING_KEYS) {
+  return loadSettings<Config>(ConfigSchema, env, (config, problems) => {
+    if (!config.AUTH_SIGNING_KEYS) return;
     try {
       const set = JSON.parse(config.AUTH_SIGNING_KEYS) as { keys?: { d?: unknown; kid?: unknown }[] };
       if (!Array.isArray(set.keys) || set.keys.length === 0)
@@ -40,7 +38,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     } catch {
       problems.push('AUTH_SIGNING_KEYS: not valid JSON');
     }
-  }
-  assertNoProblems(problems);
-  return config;
+  });
 }

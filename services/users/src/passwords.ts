@@ -4,6 +4,7 @@
 // process drowning under a login flood.
 import type { Algorithm } from '@node-rs/argon2';
 import { hash, verify } from '@node-rs/argon2';
+import { Overloaded } from '@taskfleet/service';
 
 const ARGON2ID = 2 as Algorithm; // a const enum in the typings; its runtime value
 export const HASH_OPTIONS = { algorithm: ARGON2ID, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
@@ -12,7 +13,8 @@ export const HASH_OPTIONS = { algorithm: ARGON2ID, memoryCost: 19_456, timeCost:
 export const hashPassword = (password: string, overrides: Partial<typeof HASH_OPTIONS> = {}) =>
   hash(password, { ...HASH_OPTIONS, ...overrides });
 
-export class HashingOverloaded extends Error {
+/** Too many hashes waiting: a 503 the client may retry (the error handler maps Overloaded). */
+export class HashingOverloaded extends Overloaded {
   override name = 'HashingOverloaded';
 }
 

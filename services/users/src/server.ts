@@ -1,14 +1,6 @@
-// The users service process: configuration, then the shared way to run a service.
-import { configOrExit, serve, serviceLogger } from '@taskfleet/service';
+// The users service process: the shared way to run a service. Everything else is in app.ts.
+import { runService } from '@taskfleet/service';
 import { buildApp } from './app.ts';
 import { loadConfig } from './config.ts';
 
-const config = configOrExit('users', loadConfig);
-const app = await buildApp(config, { logger: serviceLogger(config.LOG_LEVEL) });
-await serve(app, {
-  host: config.HOST,
-  port: config.PORT,
-  onShutdown: () => {
-    app.shuttingDown = true;
-  },
-});
+await runService('users', loadConfig, buildApp);

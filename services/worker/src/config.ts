@@ -1,18 +1,23 @@
 // The worker's configuration, validated once (every problem in one error).
-
-import { assertNoProblems, Int, readEnv } from '@taskfleet/service';
+import {
+  amqpSettings,
+  Int,
+  loadSettings,
+  postgresSettings,
+  redisSettings,
+  serverSettings,
+} from '@taskfleet/service';
 import type { Static } from 'typebox';
 import { Type } from 'typebox';
 
 export const ConfigSchema = Type.Object({
-  HOST: Type.String({ default: '127.0.0.1' }),
-  PORT: Int(0, 3100),
-  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  ...serverSettings(3100),
   /** The primary, through PgBouncer (the relay's transactions are short). */
   DATABASE_PRIMARY_URL: Type.String({ minLength: 1 }),
-  AMQP_URL: Type.String({ minLength: 1 }),
-  REDIS_URL: Type.String({ minLength: 1 }),
-  REDIS_KEY_PREFIX: Type.String({ default: 'tf:' }),
+  /** The relay holds one connection per batch; maintenance and the backlog gauge one each. */
+  ...postgresSettings({ poolMax: 4, queryTimeoutMs: 10_000 }),
+  ...amqpSettings(),
+  ...redisSettings(),
   /** How often an idle relay looks for new outbox rows (a busy one loops without waiting). */
   RELAY_POLL_MS: Int(1, 20),
   RELAY_BATCH: Int(1, 200),
@@ -31,8 +36,5 @@ export type Config = Static<typeof ConfigSchema>;
 
 export { ConfigError } from '@taskfleet/service';
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const { value, problems } = readEnv(ConfigSchema, env);
-  assertNoProblems(problems);
-  return value as Config;
-}
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Config =>
+  loadSettings<Config>(ConfigSchema, env);

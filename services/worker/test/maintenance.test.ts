@@ -73,3 +73,24 @@ describe('idempotency key retention', () => {
     }
   });
 });
+
+describe('the service defaults on the worker', () => {
+  it('reports its checks, serves the shared HTTP metrics and its own, and answers unknown paths as a problem', async () => {
+    const ready = await worker.app.inject({ method: 'GET', url: '/health/ready' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toMatchObject({ status: 'ready', checks: { shutdown: 'no', database: 'ok' } });
+    expect(ready.json().checks.amqp).toMatch(/^(ok|degraded: reconnecting)$/);
+
+    const metrics = (await worker.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(
+      /^http_request_duration_seconds_count\{method="GET",route="\/health\/ready",status_code="200"\} 1$/m,
+    );
+    expect(metrics).toMatch(/^outbox_backlog \d+$/m);
+    expect(metrics).toMatch(/^process_cpu_seconds_total /m);
+
+    const missing = await worker.app.inject({ method: 'GET', url: '/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(missing.json().code).toBe('WORKER_ERR_ROUTE_NOT_FOUND');
+  });
+});

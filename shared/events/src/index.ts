@@ -1,5 +1,3 @@
-export type { CacheKeys } from './cache-keys.ts';
-export { cacheKeys, floorKey, invalidateTask } from './cache-keys.ts';
 export type { ReconnectingOptions } from './connection.ts';
 export { ReconnectingConnection } from './connection.ts';
 export type { TaskEvent, TaskEventType } from './events.ts';

@@ -10,11 +10,12 @@
 //   retires all of an owner's cached lists — no KEYS/SCAN anywhere.
 // Concurrent misses for one key share one load (single-flight). Redis down: L1 + database, no errors.
 
-import type { CacheKeys } from '@taskfleet/events';
-import { cacheKeys, floorKey, invalidateTask, lsnHex } from '@taskfleet/events';
+import { lsnHex } from '@taskfleet/events';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../plugins/metrics.ts';
+import type { CacheKeys } from './layout.ts';
+import { cacheKeys, floorKey, invalidateTask } from './layout.ts';
 
 export type Kind = 'task' | 'list' | 'summary';
 

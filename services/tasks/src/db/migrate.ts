@@ -2,6 +2,7 @@
 // under the same lock.
 import { join } from 'node:path';
 import { migrate as runMigrations } from '@taskfleet/service';
+import { ensurePartitions } from './maintenance.ts';
 
 export const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'migrations');
 const LOCK_KEY = 7_236_201; // any constant: identifies "tasks migrations" among advisory locks
@@ -23,8 +24,7 @@ export async function migrate(
       table: 'schema_migrations',
       lockKey: LOCK_KEY,
       after: async (client) => {
-        const r = await client.query<{ n: number }>('select taskfleet_ensure_partitions() as n');
-        partitionsCreated = r.rows[0]!.n;
+        partitionsCreated = await ensurePartitions(client);
       },
     },
     opts,

@@ -1,28 +1,32 @@
-// Pools (primary + one per replica, all through PgBouncer), the read router and the consistency tokens.
-// Routes use `app.db.read(owner, token, fn)` and `app.db.write(owner, fn)`; they never pick a pool.
+// Pools (primary + one per replica, all through PgBouncer), the read router and the consistency tokens,
+// with their health checks. The data path (task-store.ts) uses `app.db.readAt` and `app.db.write`; it
+// never picks a pool. A database that is down surfaces as the error it is: the error handler turns it
+// into 503 (isDependencyDown), the one place that mapping lives.
 import { formatLsn, maxLsn, parseLsn } from '@taskfleet/events';
-import { isDependencyDown } from '@taskfleet/service';
+import { postgresPool, redisClient } from '@taskfleet/service';
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import { replicaUrls } from '../config.ts';
 import { ConsistencyTokens } from '../db/consistency.ts';
 import type { ReadTarget } from '../db/read-router.ts';
 import { ReadRouter } from '../db/read-router.ts';
-import { TasksErrors } from '../errors.ts';
 import { currentWalLsn } from '../tasks-repository.ts';
 
 export type Queryable = Pick<pg.Pool, 'query'>;
+
+export interface Written<T> {
+  result: T;
+  /** The commit's WAL position; null when it could not be read (the write stands all the same). */
+  lsn: bigint | null;
+  /** The position as a consistency token for the client, when known. */
+  token: string | null;
+}
 
 export interface Database {
   primary: pg.Pool;
   router: ReadRouter;
   redis: Redis;
-  /**
-   * Run a read where it may see the caller's own writes: a caught-up replica or the primary.
-   * `clientToken`: the consistency token the client sent back, if any.
-   */
-  read<T>(owner: string, clientToken: bigint | null, fn: (db: Queryable) => Promise<T>): Promise<T>;
   /**
    * The position `owner`'s reads must reflect: their last write (Redis) and the token they sent back.
    * null: no recent write; undefined: unknown (token store down, no token) — only the primary is safe.
@@ -33,11 +37,10 @@ export interface Database {
     minLsn: bigint | null | undefined,
     fn: (db: Queryable) => Promise<T>,
   ): Promise<{ value: T; lsn: bigint }>;
-  /** Run a write on the primary; returns its result and the consistency token for the caller. */
-  write<T>(
-    owner: string,
-    fn: (db: Queryable) => Promise<T>,
-  ): Promise<{ result: T; token: string | null; lsn: bigint | null }>;
+  /** Run a write on the primary; returns its result and the commit position (not yet recorded). */
+  write<T>(fn: (db: Queryable) => Promise<T>): Promise<Written<T>>;
+  /** Steer `owner`'s next reads to nodes at or past their write at `lsn` (best effort: never throws). */
+  recordWrite(owner: string, lsn: bigint): Promise<void>;
 }
 
 declare module 'fastify' {
@@ -46,30 +49,20 @@ declare module 'fastify' {
   }
 }
 
-const asUnavailable = (err: unknown) => (isDependencyDown(err) ? new TasksErrors.UNAVAILABLE() : err);
-
 export default fp(
   async (app) => {
-    const config = app.config;
-    const pool = (connectionString: string, name: string) => {
-      const p = new pg.Pool({
-        connectionString,
-        max: config.DB_POOL_MAX,
-        connectionTimeoutMillis: config.DB_POOL_WAIT_MS,
-        query_timeout: config.DB_QUERY_TIMEOUT_MS,
-        idleTimeoutMillis: 30_000,
-        application_name: `tasks-${name}`,
-      });
-      // An idle client losing its connection must not crash the process; the pool replaces it.
-      p.on('error', (err) => app.log.warn({ err, pool: name }, 'idle database connection lost'));
-      return p;
-    };
-    const primary = pool(config.DATABASE_PRIMARY_URL, 'primary');
+    const { config, metrics } = app;
+    const settings = config; // DB_POOL_MAX, DB_POOL_WAIT_MS, DB_QUERY_TIMEOUT_MS
+    const primary = postgresPool(app, {
+      url: config.DATABASE_PRIMARY_URL,
+      name: 'tasks-primary',
+      settings,
+      readiness: { check: 'primary', critical: true },
+    });
     const replicas = replicaUrls(config).map((url, i) => {
       const name = new URL(url).pathname.slice(1) || `replica${i + 1}`;
-      return { name, pool: pool(url, name) };
+      return { name, pool: postgresPool(app, { url, name: `tasks-${name}`, settings }) };
     });
-    const { metrics } = app;
     const router = new ReadRouter(primary, replicas, {
       pollMs: config.REPLICA_POLL_MS,
       maxLagBytes: config.REPLICA_MAX_LAG_BYTES,
@@ -83,22 +76,8 @@ export default fp(
         }
       },
     });
-    const redis = new Redis(config.REDIS_URL, {
-      // Fail fast while Redis is away: reads then fall back to the primary instead of queueing.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 250,
-      connectTimeout: 1_000,
-      lazyConnect: true,
-      // Commands issued in the same tick (many concurrent requests) leave in one write (performance.md).
-      enableAutoPipelining: true,
-    });
-    redis.on('error', (err) => app.log.debug({ err }, 'redis error'));
-    redis
-      .connect()
-      .catch((err) =>
-        app.log.warn({ err }, 'redis unavailable at start; reads of recent writers go to the primary'),
-      );
+    // Reads never wait long on Redis: without it they go to the primary instead.
+    const redis = await redisClient(app, config.REDIS_URL, { commandTimeoutMs: 250 });
     const tokens = new ConsistencyTokens(redis, {
       prefix: config.REDIS_KEY_PREFIX,
       ttlSeconds: config.CONSISTENCY_TTL_SECONDS,
@@ -134,7 +113,7 @@ export default fp(
         try {
           return { value: await runOn(target, fn), lsn: stamp(target) };
         } catch (err) {
-          if (target.kind !== 'replica') throw asUnavailable(err);
+          if (target.kind !== 'replica') throw err;
           // The replica failed between polls (stopped, restarting): out of rotation, and read from the primary.
           app.log.warn(
             { err, replica: target.replica.name },
@@ -143,44 +122,43 @@ export default fp(
           router.markFailed(target.replica);
           metrics.replicaReadFailures.inc({ replica: target.replica.name });
           const fallback: ReadTarget = { kind: 'primary', reason: 'no_replica' };
-          try {
-            return { value: await runOn(fallback, fn), lsn: stamp(fallback) };
-          } catch (retryErr) {
-            throw asUnavailable(retryErr);
-          }
+          return { value: await runOn(fallback, fn), lsn: stamp(fallback) };
         }
       },
-      async read(owner, clientToken, fn) {
-        return (await db.readAt(await db.minLsnFor(owner, clientToken), fn)).value;
-      },
-      async write(owner, fn) {
-        let result: Awaited<ReturnType<typeof fn>>;
-        try {
-          result = await fn(primary);
-        } catch (err) {
-          throw asUnavailable(err);
-        }
+      async write(fn) {
+        const result = await fn(primary);
         // After the commit: the primary's WAL position now covers it (a position read inside the
         // transaction would precede the commit record). The write has succeeded whatever happens next,
         // so a failure here costs the token, never the response.
         try {
           const lsn = parseLsn(await currentWalLsn(primary));
-          await tokens.record(owner, lsn);
-          return { result, token: formatLsn(lsn), lsn };
+          return { result, lsn, token: formatLsn(lsn) };
         } catch (err) {
           app.log.warn({ err }, 'could not read the commit position after a write');
           metrics.tokenStoreErrors.inc({ op: 'commit_lsn' });
-          return { result, token: null, lsn: null };
+          return { result, lsn: null, token: null };
         }
+      },
+      async recordWrite(owner, lsn) {
+        await tokens.record(owner, lsn);
       },
     };
     app.decorate('db', db);
     await router.start();
+    app.addHook('onClose', async () => router.stop());
 
-    app.addHook('onClose', async () => {
-      router.stop();
-      redis.disconnect();
-      await Promise.all([primary.end(), ...replicas.map((r) => r.pool.end())]);
+    // Degraded but serving: without Redis, reads of recent writers go to the primary.
+    app.health.add({
+      name: 'redis',
+      critical: false,
+      check: () => {
+        if (redis.status !== 'ready') throw new Error(`connection ${redis.status}`);
+      },
+    });
+    app.health.add({
+      name: 'replicasInRotation',
+      critical: false,
+      check: () => `${router.replicas.filter((r) => r.inRotation).length} of ${router.replicas.length}`,
     });
   },
   { name: 'database', dependencies: ['config', 'metrics'] },

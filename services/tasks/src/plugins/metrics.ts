@@ -1,5 +1,4 @@
-// The task service's own metrics, on the registry of the shared HTTP metrics (served at /metrics).
-import { httpMetrics } from '@taskfleet/service';
+// The task service's own metrics, on the registry of the service defaults (served at /metrics).
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
@@ -106,8 +105,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    await app.register(httpMetrics);
     app.decorate('metrics', createMetrics(app.metricsRegistry));
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['http-metrics'] },
 );

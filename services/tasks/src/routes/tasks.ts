@@ -1,19 +1,23 @@
-// The task API. Handlers validate nothing by hand that a schema can validate, and never catch:
-// errors go to the one error handler (problemDetails, @taskfleet/service).
-
-import { createHash } from 'node:crypto';
+// The task API: HTTP in (headers, bodies, conditions), a call to the data path (app.tasks,
+// task-store.ts), HTTP out (status, ETag, consistency token, caching headers). Handlers validate nothing
+// by hand that a schema can validate, and never catch: errors go to the one error handler.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { isLsn, parseLsn } from '@taskfleet/events';
-import { idempotencyKeyOf, keyDigest, REPLAYED_HEADER, requestFingerprint } from '@taskfleet/service';
+import {
+  idempotencyKeyOf,
+  keyDigest,
+  ProblemSchema as Problem,
+  REPLAYED_HEADER,
+  requestFingerprint,
+} from '@taskfleet/service';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Kind } from '../cache/task-cache.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { TasksErrors } from '../errors.ts';
-import type { Queryable } from '../plugins/database.ts';
-import { ListQuery, Problem, Summary, Task, TaskCreate, TaskId, TaskList, TaskPatch } from '../schemas.ts';
+import type { Written } from '../plugins/database.ts';
+import { ListQuery, Summary, Task, TaskCreate, TaskId, TaskList, TaskPatch } from '../schemas.ts';
+import type { Caller } from '../task-store.ts';
 import type { Conditional, EventContext, IdempotencyClaim } from '../tasks-repository.ts';
-import { createTask, deleteTask, getTask, listTasks, summarize, updateTask } from '../tasks-repository.ts';
 
 export const CONSISTENCY_HEADER = 'x-consistency-token';
 
@@ -26,12 +30,15 @@ declare module 'fastify' {
 
 const etag = (task: { version: number }) => `"${task.version}"`;
 
-/** A client may echo the token of its last write so even a replica chosen without Redis is safe. */
-function clientToken(request: FastifyRequest): bigint | null {
+/**
+ * The caller: the verified owner, and the token of their last write when they echo it — so even a
+ * replica chosen without Redis is safe for them.
+ */
+function callerOf(request: FastifyRequest): Caller {
   const raw = request.headers[CONSISTENCY_HEADER];
-  if (raw === undefined) return null;
-  if (typeof raw !== 'string' || !isLsn(raw)) throw new TasksErrors.BAD_CONSISTENCY_TOKEN();
-  return parseLsn(raw);
+  if (raw !== undefined && (typeof raw !== 'string' || !isLsn(raw)))
+    throw new TasksErrors.BAD_CONSISTENCY_TOKEN();
+  return { owner: request.subject, token: raw === undefined ? null : parseLsn(raw) };
 }
 
 /** The version an If-Match names: a strong ETag `"N"`. Weak or other tags can never match. */
@@ -63,25 +70,13 @@ function idempotencyClaim(request: FastifyRequest): IdempotencyClaim | undefined
   };
 }
 
-/** W3C trace context of the request, carried by the write's event (only if well-formed). */
-function eventContext(request: FastifyRequest): EventContext {
-  const tp = request.headers.traceparent;
-  return {
-    traceparent:
-      typeof tp === 'string' && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(tp)
-        ? tp
-        : undefined,
-  };
-}
+/** The write's event carries the request's trace (W3C trace context, when well-formed). */
+const eventContext = (request: FastifyRequest): EventContext => ({ traceparent: request.traceparent });
 
-/** A stable key for one list request: same filters, sort, position and size → same key. */
-function listKey(query: Record<string, unknown>): string {
-  const canonical = JSON.stringify(
-    Object.keys(query)
-      .sort()
-      .map((k) => [k, query[k] ?? null]),
-  );
-  return createHash('sha256').update(canonical).digest('base64url').slice(0, 22);
+/** After a write: the caller's consistency token; the answer is about this moment, never cached. */
+function written(reply: FastifyReply, result: Written<unknown>): void {
+  if (result.token) reply.header(CONSISTENCY_HEADER, result.token);
+  reply.header('cache-control', 'no-store');
 }
 
 const errors = { 400: Problem, 401: Problem, 404: Problem, 503: Problem };
@@ -96,37 +91,6 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     request.rawBody = body as Buffer;
     parseJson(request, body as unknown as string, done); // secure-json-parse takes a Buffer as well
   });
-
-  /**
-   * A read through the caches — or straight to the database when the caller's last write is unknown
-   * (token store down), since no cached entry can then be proven fresh enough for them.
-   */
-  async function cachedRead<T>(
-    request: FastifyRequest,
-    kind: Kind,
-    key: string | undefined,
-    load: (db: Queryable) => Promise<T>,
-  ): Promise<T> {
-    const minLsn = await app.db.minLsnFor(request.owner, clientToken(request));
-    if (minLsn === undefined || key === undefined) return (await app.db.readAt(minLsn, load)).value;
-    return app.cache.get(kind, key, minLsn, (floor) => app.db.readAt(floor, load));
-  }
-
-  /**
-   * After a commit: the caller's consistency token, and invalidation of every cached copy — unless the
-   * write changed nothing (a replayed create).
-   */
-  async function afterWrite(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    taskId: string,
-    written: { token: string | null; lsn: bigint | null },
-    changed = true,
-  ) {
-    if (written.token) reply.header(CONSISTENCY_HEADER, written.token);
-    reply.header('cache-control', 'no-store');
-    if (changed) await app.cache.afterWrite(request.owner, taskId, written.lsn);
-  }
 
   app.post(
     '/v1/tasks',
@@ -144,19 +108,17 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const due = request.body.dueDate;
       if (due && !sensibleDate(due))
         throw new TasksErrors.VALIDATION('dueDate must be between 1900 and 9999');
-      const claim = idempotencyClaim(request);
-      const written = await app.db.write(request.owner, (db) =>
-        createTask(db, request.owner, request.body, eventContext(request), claim),
+      const result = await app.tasks.create(
+        request.subject,
+        request.body,
+        eventContext(request),
+        idempotencyClaim(request),
       );
-      const created = written.result;
+      const created = result.result;
       if (created.outcome === 'key_reused') throw new TasksErrors.IDEMPOTENCY_KEY_REUSED();
       const { task } = created;
-      const replayed = created.outcome === 'replayed';
-      if (replayed) {
-        app.metrics.idempotentReplays.inc();
-        reply.header(REPLAYED_HEADER, 'true');
-      }
-      await afterWrite(request, reply, task.id, written, !replayed);
+      if (created.outcome === 'replayed') reply.header(REPLAYED_HEADER, 'true');
+      written(reply, result);
       return reply.code(201).header('location', `/v1/tasks/${task.id}`).header('etag', etag(task)).send(task);
     },
   );
@@ -178,14 +140,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const position = cursor === undefined ? undefined : decodeCursor(cursor, sort);
       const pageSize = limit === undefined ? 20 : Number(limit);
-      const generation = await app.cache.generation(request.owner);
-      const key =
-        generation === undefined
-          ? undefined
-          : app.cache.keys.list(request.owner, generation, listKey({ ...filters, sort, cursor, pageSize }));
-      const page = await cachedRead(request, 'list', key, (db) =>
-        listTasks(db, request.owner, filters, sort, position, pageSize),
-      );
+      const page = await app.tasks.list(callerOf(request), { filters, sort, position, pageSize, cursor });
       reply.header('cache-control', 'private, no-cache');
       return { items: page.items, nextCursor: page.next && encodeCursor(page.next) };
     },
@@ -201,10 +156,9 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      const summary = await app.tasks.summary(callerOf(request));
       reply.header('cache-control', 'private, no-cache');
-      const generation = await app.cache.generation(request.owner);
-      const key = generation === undefined ? undefined : app.cache.keys.summary(request.owner, generation);
-      return cachedRead(request, 'summary', key, (db) => summarize(db, request.owner));
+      return summary;
     },
   );
 
@@ -219,14 +173,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const key = app.cache.keys.task(request.owner, request.params.id);
-      // A missing task is cached too (as null): probing ids costs the database nothing.
-      const task = await cachedRead(
-        request,
-        'task',
-        key,
-        async (db) => (await getTask(db, request.owner, request.params.id)) ?? null,
-      );
+      const task = await app.tasks.get(callerOf(request), request.params.id);
       // Another owner's task is exactly as absent as a task that never existed.
       if (!task) throw new TasksErrors.NOT_FOUND();
       reply.header('etag', etag(task)).header('cache-control', 'private, no-cache');
@@ -251,11 +198,15 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const due = request.body.dueDate;
       if (due && !sensibleDate(due))
         throw new TasksErrors.VALIDATION('dueDate must be between 1900 and 9999');
-      const written = await app.db.write(request.owner, (db) =>
-        updateTask(db, request.owner, request.params.id, version, request.body, eventContext(request)),
+      const result = await app.tasks.update(
+        request.subject,
+        request.params.id,
+        version,
+        request.body,
+        eventContext(request),
       );
-      const task = unwrap(written.result);
-      await afterWrite(request, reply, task.id, written);
+      const task = unwrap(result.result);
+      written(reply, result);
       return reply.header('etag', etag(task)).send(task);
     },
   );
@@ -272,11 +223,14 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const version = ifMatchVersion(request, false);
-      const written = await app.db.write(request.owner, (db) =>
-        deleteTask(db, request.owner, request.params.id, version, eventContext(request)),
+      const result = await app.tasks.remove(
+        request.subject,
+        request.params.id,
+        version,
+        eventContext(request),
       );
-      unwrap(written.result);
-      await afterWrite(request, reply, request.params.id, written);
+      unwrap(result.result);
+      written(reply, result);
       return reply.code(204).send(null);
     },
   );

@@ -1,5 +1,4 @@
-// The users service's own metrics, on the registry of the shared HTTP metrics (served at /metrics).
-import { httpMetrics } from '@taskfleet/service';
+// The users service's own metrics, on the registry of the service defaults (served at /metrics).
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 
@@ -11,7 +10,6 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    await app.register(httpMetrics);
     app.decorate(
       'authEvents',
       new Counter({
@@ -22,5 +20,5 @@ export default fp(
       }),
     );
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['http-metrics'] },
 );

@@ -2,7 +2,9 @@
 // account: registering a taken address looks like a success (the account is not touched), and a login
 // with an unknown address costs the same password check as a wrong password.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ProblemSchema } from '@taskfleet/service';
 import type { FastifyReply } from 'fastify';
+import type { Config } from '../config.ts';
 import { UsersErrors } from '../errors.ts';
 import { Credentials, Login, RefreshRequest, Registered, TokenPair } from '../schemas.ts';
 import {
@@ -14,11 +16,9 @@ import {
   updatePasswordHash,
 } from '../users-repository.ts';
 
-const problem = { 'application/problem+json': {} };
-
-const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { config, db, hasher, issuer, dependency } = app.users;
-  const { authEvents } = app;
+// A dependency that is down, or a full hashing queue, is a 503 by the error handler (isDependencyDown).
+const authRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
+  const { usersDb: db, passwords: hasher, tokenIssuer: issuer, authEvents } = app;
 
   async function tokens(reply: FastifyReply, userId: string, refreshToken: string) {
     reply.header('cache-control', 'no-store');
@@ -37,13 +37,13 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Create an account',
         body: Credentials,
-        response: { 201: Registered, '4xx': problem },
+        response: { 201: Registered, '4xx': ProblemSchema },
       },
     },
     async (request, reply) => {
       const email = request.body.email.trim();
-      const passwordHash = await dependency(hasher.hash(request.body.password));
-      const created = await dependency(createUser(db, { id: crypto.randomUUID(), email, passwordHash }));
+      const passwordHash = await hasher.hash(request.body.password);
+      const created = await createUser(db, { id: crypto.randomUUID(), email, passwordHash });
       authEvents.inc({ event: 'register', outcome: created ? 'created' : 'email_taken' });
       return reply.code(201).header('cache-control', 'no-store').send({ email });
     },
@@ -56,20 +56,20 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Log in',
         body: Login,
-        response: { 200: TokenPair, '4xx': problem },
+        response: { 200: TokenPair, '4xx': ProblemSchema },
       },
     },
     async (request, reply) => {
       const { email, password } = request.body;
-      const user = await dependency(findByEmail(db, email.trim()));
-      const ok = await dependency(hasher.verify(user?.passwordHash, password));
+      const user = await findByEmail(db, email.trim());
+      const ok = await hasher.verify(user?.passwordHash, password);
       if (!ok || !user) {
         authEvents.inc({ event: 'login', outcome: 'rejected' });
         throw new UsersErrors.INVALID_CREDENTIALS();
       }
       if (hasher.needsRehash(user.passwordHash))
-        await dependency(updatePasswordHash(db, user.id, await hasher.hash(password)));
-      const refreshToken = await dependency(startFamily(db, user.id, config.REFRESH_TOKEN_TTL_DAYS));
+        await updatePasswordHash(db, user.id, await hasher.hash(password));
+      const refreshToken = await startFamily(db, user.id, config.REFRESH_TOKEN_TTL_DAYS);
       authEvents.inc({ event: 'login', outcome: 'ok' });
       return tokens(reply, user.id, refreshToken);
     },
@@ -82,11 +82,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'Trade a refresh token for a new pair (the old one stops working)',
         body: RefreshRequest,
-        response: { 200: TokenPair, '4xx': problem },
+        response: { 200: TokenPair, '4xx': ProblemSchema },
       },
     },
     async (request, reply) => {
-      const result = await dependency(rotate(db, request.body.refreshToken, config.REFRESH_TOKEN_TTL_DAYS));
+      const result = await rotate(db, request.body.refreshToken, config.REFRESH_TOKEN_TTL_DAYS);
       authEvents.inc({ event: 'refresh', outcome: result.outcome });
       if (result.outcome === 'reused')
         request.log.warn('a used refresh token was presented again: its whole family is revoked');
@@ -102,11 +102,11 @@ const authRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['auth'],
         summary: 'End the session of this refresh token (every token of its family)',
         body: RefreshRequest,
-        response: { 204: { type: 'null' }, '4xx': problem },
+        response: { 204: { type: 'null' }, '4xx': ProblemSchema },
       },
     },
     async (request, reply) => {
-      await dependency(revokeFamilyOf(db, request.body.refreshToken));
+      await revokeFamilyOf(db, request.body.refreshToken);
       authEvents.inc({ event: 'logout', outcome: 'ok' });
       return reply.code(204).send(null);
     },

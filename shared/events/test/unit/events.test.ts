@@ -1,18 +1,8 @@
-// The event contract and the invalidation script every consumer relies on, the latter against real Redis.
+// The event contract every consumer relies on.
 import { randomUUID } from 'node:crypto';
-import { testStack } from '@taskfleet/infra/vitest';
-import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
-import type { TaskEvent } from '../src/index.ts';
-import {
-  cacheKeys,
-  floorKey,
-  formatLsn,
-  invalidateTask,
-  lsnHex,
-  parseLsn,
-  parseTaskEvent,
-} from '../src/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { TaskEvent } from '../../src/index.ts';
+import { formatLsn, lsnHex, parseLsn, parseTaskEvent } from '../../src/index.ts';
 
 const event: TaskEvent = {
   id: randomUUID(),
@@ -54,31 +44,5 @@ describe('WAL positions', () => {
     expect([...hex].sort()).toEqual(hex); // string order = numeric order (what the Lua scripts compare)
     expect(values.every((v, i) => i === 0 || v > values[i - 1]!)).toBe(true);
     expect(() => parseLsn('16/B374D848/1')).toThrow();
-  });
-});
-
-describe('invalidateTask (Redis)', () => {
-  const stack = testStack();
-  const redis = new Redis(stack.env.REDIS_URL!);
-  afterAll(() => redis.disconnect());
-  const keys = cacheKeys(`${stack.prefix}events-test:`);
-
-  it('deletes the entry, raises the floor only forwards, and bumps the owner generation', async () => {
-    const owner = randomUUID();
-    const task = randomUUID();
-    const key = keys.task(owner, task);
-    await redis.set(key, 'cached', 'EX', 60);
-    await invalidateTask(redis, keys, owner, task, 200n, 30);
-    expect(await redis.exists(key)).toBe(0);
-    expect(await redis.get(floorKey(key))).toBe(lsnHex(200n));
-    expect(await redis.ttl(floorKey(key))).toBeGreaterThan(0);
-    expect(await redis.get(keys.generation(owner))).toBe('1');
-
-    // An older event arriving late (redelivery, another relay) never lowers the floor.
-    await invalidateTask(redis, keys, owner, task, 100n, 30);
-    expect(await redis.get(floorKey(key))).toBe(lsnHex(200n));
-    await invalidateTask(redis, keys, owner, task, 300n, 30);
-    expect(await redis.get(floorKey(key))).toBe(lsnHex(300n));
-    expect(await redis.get(keys.generation(owner))).toBe('3');
   });
 });

@@ -7,7 +7,9 @@
 import type { TaskEvent } from '@taskfleet/events';
 import { EVENTS_EXCHANGE } from '@taskfleet/events';
 import type { ConfirmChannel } from 'amqplib';
+import fp from 'fastify-plugin';
 import type pg from 'pg';
+import type { Config } from '../config.ts';
 
 interface OutboxRow {
   seq: string;
@@ -119,3 +121,35 @@ export class OutboxRelay {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    relay: OutboxRelay;
+  }
+}
+
+/** The job: relaying from when the app is ready, on the confirm channel of the current connection. */
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const { published, publishFailures } = app.workerMetrics;
+    const relay = new OutboxRelay(app.tasksDb, {
+      batch: config.RELAY_BATCH,
+      onPublished: (n) => published.inc(n),
+      onFailure: (err) => {
+        publishFailures.inc();
+        app.log.warn({ err }, 'outbox relay batch failed; retrying');
+      },
+    });
+    app.decorate('relay', relay);
+    app.amqp.onConnect(async (connection) => {
+      relay.channel = await connection.createConfirmChannel();
+      relay.channel.on('error', () => {}); // the connection's loss is what counts, and it is handled
+    });
+    app.amqp.onLost(() => {
+      relay.channel = undefined;
+    });
+    app.addHook('onReady', async () => relay.start(config.RELAY_POLL_MS));
+    app.addHook('onClose', async () => relay.stop());
+  },
+  { name: 'relay', dependencies: ['database', 'amqp', 'metrics'] },
+);

@@ -8,9 +8,12 @@
 // limit catches one that keeps crashing its consumer.
 
 import type { TaskEvent } from '@taskfleet/events';
-import { assertDurableQueue, cacheKeys, invalidateTask, parseLsn, parseTaskEvent } from '@taskfleet/events';
+import { assertDurableQueue, parseLsn, parseTaskEvent } from '@taskfleet/events';
+import { cacheKeys, invalidateTask } from '@taskfleet/tasks/cache-layout';
 import type { ChannelModel, ConsumeMessage } from 'amqplib';
+import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
 
 export interface InvalidatorOptions {
   queue: string;
@@ -87,3 +90,21 @@ export async function consumeInvalidations(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The job: consuming from the first connection on, again on every reconnection. */
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const { invalidations, invalidationsWaiting } = app.workerMetrics;
+    app.amqp.onConnect((connection) =>
+      consumeInvalidations(connection, {
+        queue: config.INVALIDATOR_QUEUE,
+        redis: app.redis,
+        keyPrefix: config.REDIS_KEY_PREFIX,
+        floorTtlSeconds: 300,
+        onHandled: (outcome) => invalidations.inc({ outcome }),
+        onWaiting: (delta) => invalidationsWaiting.inc(delta),
+      }),
+    );
+  },
+  { name: 'invalidator', dependencies: ['amqp', 'redis', 'metrics'] },
+);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { renderHtml, renderSummary } from '../src/report.ts';
-import type { Measurement, RunResults, TimelinePoint } from '../src/results.ts';
+import { renderHtml, renderSummary } from '../../src/report.ts';
+import type { Measurement, RunResults, TimelinePoint } from '../../src/results.ts';
 
 /** A steady run with a little noise, one point per second. */
 function timeline(seconds: number, rps: number, p99: number): TimelinePoint[] {

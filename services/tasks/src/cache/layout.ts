@@ -1,9 +1,10 @@
+import { lsnHex } from '@taskfleet/events';
 import type { Redis } from 'ioredis';
-import { lsnHex } from './lsn.ts';
 
-// The Redis cache keys of task data, shared by the task service (which fills and deletes them) and the
-// worker's durable invalidator (which deletes them again from the event log, in case a writer died
-// between its commit and its own delete). List and summary keys carry the owner's generation number:
+// The Redis layout of the task cache (task-cache.ts): its keys, and the one script that invalidates a
+// task — used by the task service (which fills and deletes entries) and by the worker's durable
+// invalidator, which deletes them again from the event log in case a writer died between its commit
+// and its own delete (ADR 0010). List and summary keys carry the owner's generation number:
 // a write bumps it, and every older list/summary key is unreachable at once — no KEYS/SCAN.
 export const cacheKeys = (prefix: string) => ({
   task: (owner: string, id: string) => `${prefix}c:t:${owner}:${id}`,

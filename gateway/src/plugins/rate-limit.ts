@@ -1,0 +1,49 @@
+// Rate limits (@fastify/rate-limit) shared by every gateway replica through Redis, with a local
+// fallback (rate-limit-store.ts). They run after authentication (preHandler), so a user's budget is
+// keyed by the verified subject — an unverified one would let anybody spend somebody else's. Routes
+// registered after this plugin are limited; a route opts out with `config: { rateLimit: false }`.
+import rateLimit from '@fastify/rate-limit';
+import { redisClient } from '@taskfleet/service';
+import fp from 'fastify-plugin';
+import { Counter } from 'prom-client';
+import type { Config } from '../config.ts';
+import { GatewayErrors } from '../errors.ts';
+import { redisWithLocalFallback } from '../rate-limit-store.ts';
+
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    // Rate limits give up on Redis after 100 ms: they have a local fallback.
+    const redis = await redisClient(app, config.REDIS_URL, {
+      commandTimeoutMs: 100,
+      maxRetriesPerRequest: 0,
+    });
+    const registers = [app.metricsRegistry];
+    const fallbacks = new Counter({
+      name: 'gateway_rate_limit_fallbacks_total',
+      help: 'Rate-limit decisions taken locally because Redis did not answer',
+      registers,
+    });
+    const rejected = new Counter({
+      name: 'gateway_rate_limited_total',
+      help: 'Requests refused with 429, by limit',
+      labelNames: ['limit'],
+      registers,
+    });
+    await app.register(rateLimit, {
+      global: true,
+      hook: 'preHandler',
+      max: (request) => (request.subject ? config.RATE_LIMIT_USER_MAX : config.RATE_LIMIT_IP_MAX),
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      keyGenerator: (request) => (request.subject ? `user:${request.subject}` : `ip:${request.ip}`),
+      store: redisWithLocalFallback(redis, `${config.REDIS_KEY_PREFIX}rl:`, () => fallbacks.inc()),
+      enableDraftSpec: true, // RateLimit-Limit / -Remaining / -Reset, and Retry-After on 429
+      errorResponseBuilder: (request, context) => {
+        rejected.inc({
+          limit: request.url.startsWith('/v1/auth/') ? 'auth' : request.subject ? 'user' : 'ip',
+        });
+        return new GatewayErrors.RATE_LIMITED(context.after);
+      },
+    });
+  },
+  { name: 'rate-limit', dependencies: ['http-metrics', 'bearer-auth'] },
+);

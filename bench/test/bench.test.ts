@@ -1,5 +1,6 @@
-// The benchmark's own machinery: the Zipf draw, the open loop's accounting of queueing, the pgbench
-// scripts (the service's statements), and one whole `bench --profile smoke` run on a stack of its own.
+// The benchmark's own machinery that needs servers: the open loop's accounting of queueing against a
+// stalling HTTP server, and one whole `bench --profile smoke` run on a stack of its own. (The Zipf draw,
+// percentiles and pgbench scripts are in test/unit/.)
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -8,34 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processesOfStacks, REPO_ROOT, TEST_BASE_PORTS, TEST_STACK_PREFIX } from '@taskfleet/infra';
 import { testStack } from '@taskfleet/infra/vitest';
-import { createTaskQuery, GET_TASK_SQL } from '@taskfleet/tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closedLoop, latencyMs, openLoop } from '../src/load.ts';
-import { bindAsExpressions, readScript, writeScript } from '../src/pgbench.ts';
 import type { RunResults } from '../src/results.ts';
-import { zipfSampler } from '../src/scenarios.ts';
-
-describe('zipfSampler', () => {
-  it('draws rank k with probability ∝ 1/(k+1)^s', () => {
-    // A fixed stream of uniform numbers, so the counts are exact from run to run.
-    let x = 0.5;
-    const random = () => {
-      x = (x * 9301 + 49297) % 233280;
-      return x / 233280;
-    };
-    const n = 1000;
-    const s = 1.1;
-    const draw = zipfSampler(n, s, random);
-    const counts = new Array<number>(n).fill(0);
-    const draws = 200_000;
-    for (let i = 0; i < draws; i++) counts[draw()]!++;
-    let h = 0;
-    for (let k = 1; k <= n; k++) h += 1 / k ** s;
-    expect(counts[0]! / draws).toBeCloseTo(1 / h, 2);
-    expect(counts[0]! / counts[1]!).toBeCloseTo(2 ** s, 0);
-    expect(counts[9]! / draws).toBeCloseTo(1 / 10 ** s / h, 2);
-  });
-});
 
 describe('load shapes', () => {
   let server: Server;
@@ -88,26 +64,6 @@ describe('load shapes', () => {
     expect(result.errors).toBe(result.requests);
     expect(result.statuses['200']).toBe(result.requests);
     expect(result.timeline.length).toBeGreaterThanOrEqual(1);
-  });
-});
-
-describe('pgbench scripts', () => {
-  it('bind every placeholder of the service statements, and nothing else', () => {
-    expect(bindAsExpressions('select $1, $2, $10', ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'])).toBe(
-      'select a, b, j',
-    );
-    expect(() => bindAsExpressions('select $3', ['a'])).toThrow('no expression for $3');
-    const read = readScript();
-    expect(read).toContain(
-      'from tasks where owner_id = taskfleet_bench.key_owner(:n) and id = taskfleet_bench.key_id(:n)',
-    );
-    expect(read).not.toMatch(/\$\d/);
-    expect(GET_TASK_SQL).toContain('$2');
-    const write = writeScript();
-    expect(write).not.toMatch(/\$\d/);
-    expect(write).toContain('insert into outbox');
-    expect(write).toContain('insert into idempotency_keys');
-    expect(write).toContain(createTaskQuery('x', { title: 'y' }).text.slice(0, 40));
   });
 });
 

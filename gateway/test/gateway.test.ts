@@ -196,6 +196,24 @@ describe('authentication at the gateway', () => {
     const after = await Promise.all(tasks.map((t) => served(t, '/v1/tasks')));
     expect(after).toEqual(before);
   });
+
+  it('answers a valid token with 503 and Retry-After, never 401, while the users service has not given its keys', async () => {
+    const { auth } = await account();
+    // A gateway started while no users replica answers: it has never had a key set.
+    const [closedPort] = await freePorts(1);
+    const taskUrl = `http://127.0.0.1:${(tasks[0]!.server.address() as AddressInfo).port}`;
+    const { app, url } = await startGateway([taskUrl], [`http://127.0.0.1:${closedPort}`]);
+    try {
+      const res = await fetch(`${url}/v1/tasks`, { headers: auth });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(((await res.json()) as { code: string }).code).toBe('GATEWAY_ERR_UNAVAILABLE');
+      // A missing token is still the caller's fault, keys or not.
+      expect((await fetch(`${url}/v1/tasks`)).status).toBe(401);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('remembered tokens (ADR 0008)', () => {

@@ -181,6 +181,22 @@ describe('authentication', () => {
       expect(res.json().code, name).toBe('TASKS_ERR_UNAUTHORIZED');
     }
   });
+
+  it('answers a valid token with 503 and Retry-After while the key set (AUTH_JWKS_URL) cannot be fetched', async () => {
+    // Port 1: nothing listens, the fetch fails at once — the users service "down since we started".
+    const keyless = await build({ AUTH_JWKS: '', AUTH_JWKS_URL: 'http://127.0.0.1:1/.well-known/jwks.json' });
+    try {
+      const res = await keyless.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${await tokenFor(randomUUID())}` },
+      });
+      expectProblem(res, 503, 'TASKS_ERR_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBe('1');
+    } finally {
+      await keyless.close();
+    }
+  });
 });
 
 describe('remembered tokens (ADR 0008)', () => {
@@ -547,7 +563,7 @@ describe('operations endpoints', () => {
     expect(ready.json()).toMatchObject({ status: 'ready', checks: { primary: 'ok', redis: 'ok' } });
   });
 
-  it('turns readiness false when the process starts shutting down (the flag server.ts sets on the root)', async () => {
+  it('turns readiness false when the process starts shutting down (the flag drain sets on the root)', async () => {
     const draining = await build();
     try {
       draining.shuttingDown = true;

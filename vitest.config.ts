@@ -46,7 +46,7 @@ export default defineConfig({
     },
     projects: [
       integration('infra', 'shared/infra/test/**/*.test.ts'),
-      integration('events', 'shared/events/test/**/*.test.ts'),
+      integration('service', 'shared/service/test/**/*.test.ts'),
       integration('tasks', 'services/tasks/test/**/*.test.ts'),
       integration('users', 'services/users/test/**/*.test.ts'),
       integration('worker', 'services/worker/test/**/*.test.ts'),

@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
   RESOLVE_INTERVAL_MS: Int(100, 5_000),
   /** Connecting to a replica; past it, the next replica is tried. */
   CONNECT_TIMEOUT_MS: Int(10, 1_000),
+  /** Keep-alive connections per replica at the most (requests beyond wait for one). */
+  UPSTREAM_CONNECTIONS: Int(1, 64, 4_096),
   /** Waiting for a replica's response headers. */
   UPSTREAM_TIMEOUT_MS: Int(10, 10_000),
   /** Further attempts on other replicas for idempotent requests (and for any request never sent). */

@@ -62,6 +62,8 @@ export interface GroupOptions {
   baseUrls: string[];
   resolveIntervalMs: number;
   connectTimeoutMs: number;
+  /** Connections per replica at the most. */
+  connections: number;
   breaker: BreakerOptions;
   onError: (err: Error) => void;
 }
@@ -109,7 +111,7 @@ export class UpstreamGroup {
     for (const origin of origins) {
       if (!this.members.has(origin)) {
         const pool = new Pool(origin, {
-          connections: 64,
+          connections: this.opts.connections,
           pipelining: 1,
           keepAliveTimeout: 30_000,
           connect: { timeout: this.opts.connectTimeoutMs },

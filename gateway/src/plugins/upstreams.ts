@@ -25,6 +25,7 @@ export default fp<{ config: Config }>(
         baseUrls: commaList(list),
         resolveIntervalMs: config.RESOLVE_INTERVAL_MS,
         connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
+        connections: config.UPSTREAM_CONNECTIONS,
         breaker: { failures: config.BREAKER_FAILURES, openMs: config.BREAKER_OPEN_MS },
         onError: (err) => app.log.warn({ err }, 'resolving upstreams failed'),
       });

@@ -118,6 +118,7 @@ describe('UpstreamGroup.pick', () => {
       baseUrls: ORIGINS,
       resolveIntervalMs: 60_000,
       connectTimeoutMs: 100,
+      connections: 4,
       breaker: BREAKER,
       onError: (err) => {
         throw err;

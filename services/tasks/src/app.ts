@@ -11,7 +11,6 @@ import type { Config } from './config.ts';
 import { TasksErrors } from './errors.ts';
 import auth from './plugins/auth.ts';
 import cache from './plugins/cache.ts';
-import configPlugin from './plugins/config.ts';
 import database from './plugins/database.ts';
 import metrics from './plugins/metrics.ts';
 import store from './plugins/store.ts';
@@ -43,12 +42,11 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(configPlugin, { config });
   await app.register(metrics);
-  await app.register(database);
-  await app.register(cache);
+  await app.register(database, { config });
+  await app.register(cache, { config });
   await app.register(store);
-  await app.register(auth);
+  await app.register(auth, { config });
 
   await app.register(tasksRoutes);
   return app;

@@ -1,5 +1,5 @@
 // The task service's configuration: read from the environment once, validated as a whole (every
-// problem reported in one error), then only read from the decorated `app.config`.
+// problem reported in one error), then handed to the plugins that need it as their options.
 
 import {
   amqpSettings,

@@ -20,12 +20,15 @@ export function traceIdOf(traceparent: unknown): string | undefined {
 export const telemetry = fp(
   async (app) => {
     app.decorateRequest('traceparent', undefined);
-    app.addHook('onRequest', async (request) => {
+    // A callback hook, not an async one: it runs on every request and has nothing to wait for.
+    app.addHook('onRequest', (request, _reply, done) => {
       const header = request.headers.traceparent;
       const traceId = traceIdOf(header);
-      if (!traceId) return;
-      request.traceparent = header as string;
-      request.log = request.log.child({ traceId });
+      if (traceId) {
+        request.traceparent = header as string;
+        request.log = request.log.child({ traceId });
+      }
+      done();
     });
   },
   { name: 'telemetry' },

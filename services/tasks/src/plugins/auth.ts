@@ -3,11 +3,12 @@
 // never a header or body field a client could set. See docs/adr/0002-identity-contract.md.
 import { BearerVerifier, bearerAuth, jwksFromText, jwksFromUrl } from '@taskfleet/service';
 import fp from 'fastify-plugin';
+import type { Config } from '../config.ts';
 import { TasksErrors } from '../errors.ts';
 
-export default fp(
-  async (app) => {
-    const { AUTH_JWKS, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE } = app.config;
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const { AUTH_JWKS, AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE } = config;
     const verifier = new BearerVerifier({
       keys: AUTH_JWKS ? jwksFromText(AUTH_JWKS) : jwksFromUrl(AUTH_JWKS_URL!),
       issuer: AUTH_ISSUER,
@@ -17,5 +18,5 @@ export default fp(
     });
     await app.register(bearerAuth, { verifier, errors: TasksErrors });
   },
-  { name: 'auth', dependencies: ['config'] },
+  { name: 'auth' },
 );

@@ -10,6 +10,7 @@ import {
 } from '@taskfleet/events';
 import fp from 'fastify-plugin';
 import { TaskCache } from '../cache/task-cache.ts';
+import type { Config } from '../config.ts';
 import { currentWalLsn } from '../tasks-repository.ts';
 
 declare module 'fastify' {
@@ -19,9 +20,9 @@ declare module 'fastify' {
   }
 }
 
-export default fp(
-  async (app) => {
-    const { config, metrics } = app;
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const { metrics } = app;
     const cache = new TaskCache({
       redis: app.db.redis,
       prefix: config.REDIS_KEY_PREFIX,
@@ -82,5 +83,5 @@ export default fp(
       await events.stop();
     });
   },
-  { name: 'cache', dependencies: ['config', 'metrics', 'database'] },
+  { name: 'cache', dependencies: ['metrics', 'database'] },
 );

@@ -7,6 +7,7 @@ import { postgresPool, redisClient } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { Config } from '../config.ts';
 import { replicaUrls } from '../config.ts';
 import { ConsistencyTokens } from '../db/consistency.ts';
 import type { ReadTarget } from '../db/read-router.ts';
@@ -49,9 +50,9 @@ declare module 'fastify' {
   }
 }
 
-export default fp(
-  async (app) => {
-    const { config, metrics } = app;
+export default fp<{ config: Config }>(
+  async (app, { config }) => {
+    const { metrics } = app;
     const settings = config; // DB_POOL_MAX, DB_POOL_WAIT_MS, DB_QUERY_TIMEOUT_MS
     const primary = postgresPool(app, {
       url: config.DATABASE_PRIMARY_URL,
@@ -161,5 +162,5 @@ export default fp(
       check: () => `${router.replicas.filter((r) => r.inRotation).length} of ${router.replicas.length}`,
     });
   },
-  { name: 'database', dependencies: ['config', 'metrics'] },
+  { name: 'database', dependencies: ['metrics', 'health'] },
 );

@@ -74,7 +74,7 @@ function idempotencyClaim(request: FastifyRequest): IdempotencyClaim | undefined
 const eventContext = (request: FastifyRequest): EventContext => ({ traceparent: request.traceparent });
 
 /** After a write: the caller's consistency token; the answer is about this moment, never cached. */
-function written(reply: FastifyReply, result: Written<unknown>): void {
+function setWriteHeaders(reply: FastifyReply, result: Written<unknown>): void {
   if (result.token) reply.header(CONSISTENCY_HEADER, result.token);
   reply.header('cache-control', 'no-store');
 }
@@ -118,7 +118,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (created.outcome === 'key_reused') throw new TasksErrors.IDEMPOTENCY_KEY_REUSED();
       const { task } = created;
       if (created.outcome === 'replayed') reply.header(REPLAYED_HEADER, 'true');
-      written(reply, result);
+      setWriteHeaders(reply, result);
       return reply.code(201).header('location', `/v1/tasks/${task.id}`).header('etag', etag(task)).send(task);
     },
   );
@@ -206,7 +206,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         eventContext(request),
       );
       const task = unwrap(result.result);
-      written(reply, result);
+      setWriteHeaders(reply, result);
       return reply.header('etag', etag(task)).send(task);
     },
   );
@@ -230,7 +230,7 @@ const tasksRoutes: FastifyPluginAsyncTypebox = async (app) => {
         eventContext(request),
       );
       unwrap(result.result);
-      written(reply, result);
+      setWriteHeaders(reply, result);
       return reply.code(204).send(null);
     },
   );

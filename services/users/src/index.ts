@@ -1,4 +1,4 @@
 export { buildApp } from './app.ts';
 export { loadConfig } from './config.ts';
-export { migrate } from './migrate.ts';
+export { migrate } from './db/migrate.ts';
 export { hashPassword } from './passwords.ts';

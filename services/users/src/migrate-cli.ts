@@ -1,6 +1,6 @@
 // `node src/migrate-cli.ts` — apply the users service's migrations once per deploy. Reads
 // DATABASE_MIGRATION_URL (direct to the primary, as the owning role). Exits non-zero on any failure.
-import { migrate } from './migrate.ts';
+import { migrate } from './db/migrate.ts';
 
 const url = process.env.DATABASE_MIGRATION_URL;
 if (!url) {

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { migrate as runMigrations } from '@taskfleet/service';
 
-export const MIGRATIONS_DIR = join(import.meta.dirname, '..', 'migrations');
+export const MIGRATIONS_DIR = join(import.meta.dirname, '..', '..', 'migrations');
 const LOCK_KEY = 7_236_202; // "users migrations" among advisory locks (tasks: 7_236_201)
 
 export function migrate(

@@ -167,14 +167,24 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('builds images in two stages and runs them as a non-root user with a health check', () => {
+  it('builds Node images on the Debian base, with the toolchain of bootstrap.sh, as a non-root user with a health check', () => {
     const dockerfile = readFileSync(repoPath('deploy/node/Dockerfile'), 'utf8');
-    expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
-    expect(dockerfile).toMatch(/^FROM node:24[\w.-]*-slim AS deps$/m);
-    expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/^HEALTHCHECK /m);
-    expect(dockerfile).toMatch(/pnpm@10\.34\.9/); // the toolchain's pnpm, as in scripts/bootstrap.sh
-    expect(readFileSync(repoPath('scripts/bootstrap.sh'), 'utf8')).toContain('_tf_pnpm=10.34.9');
+    const bootstrap = readFileSync(repoPath('scripts/bootstrap.sh'), 'utf8');
+    expect(dockerfile).toMatch(/^ARG BASE=debian:bookworm-slim$/m);
+    const base = '$' + '{BASE}'; // the Dockerfile's own placeholder, not a template string
+    expect(dockerfile.match(/^FROM .*/gm)).toEqual([
+      `FROM ${base} AS toolchain`,
+      'FROM toolchain AS deps',
+      `FROM ${base}`,
+    ]);
+    // Node and pnpm exactly as the native toolchain has them.
+    expect(bootstrap).toContain(`_tf_node=${/^ARG NODE_VERSION=(.+)$/m.exec(dockerfile)?.[1]}`);
+    expect(bootstrap).toContain(`_tf_pnpm=${/^ARG PNPM_VERSION=(.+)$/m.exec(dockerfile)?.[1]}`);
+    // The final stage: the node binary and the app, no package manager and no build certificates.
+    const final = dockerfile.slice(dockerfile.lastIndexOf(`FROM ${base}`));
+    expect(final).not.toMatch(/npm|pnpm install|extra-ca/);
+    expect(final).toMatch(/^USER node$/m);
+    expect(final).toMatch(/^HEALTHCHECK /m);
   });
 
   it('runs the whole topology of design §1', () => {

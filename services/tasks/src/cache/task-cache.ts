@@ -213,6 +213,11 @@ export class TaskCache {
     }
   }
 
+  /** The write floor this replica knows for `key` (from an event or its own write), if any. */
+  floorOf(key: string): bigint | null {
+    return this.floors.get(key) ?? null;
+  }
+
   /** An event (or our own write) says the task changed at `lsn`: drop local copies, raise its floor. */
   evictLocal(owner: string, taskId: string, lsn: bigint | null): void {
     const key = this.keys.task(owner, taskId);

@@ -21,6 +21,7 @@ const ALGORITHMS = ['EdDSA', 'ES256'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/;
 const MIN_REFETCH_MS = 10_000;
+const NO_KEYS_RETRY_MS = 1_000;
 
 /** Where the public keys come from: the JWKS document's text, or a rejection when it can't be had. */
 export type KeySource = () => Promise<string>;
@@ -59,6 +60,7 @@ export class BearerVerifier {
   #keys: JWTVerifyGetKey | undefined;
   #jwksText = '';
   #fetchedAt = 0;
+  #attemptedAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | undefined;
 
   constructor(opts: BearerOptions) {
@@ -70,7 +72,9 @@ export class BearerVerifier {
     const token = header && BEARER.exec(header)?.[1];
     if (!token) return { ok: false, reason: 'missing', detail: 'send Authorization: Bearer <access token>' };
     // Refreshed first, even for a remembered token: a changed key set clears what it no longer covers.
-    if (!this.#keys || Date.now() - this.#fetchedAt > this.#opts.refreshSeconds * 1000) await this.#refresh();
+    // A fetch already under way is waited for by everyone (the first requests after a start).
+    if (this.#inflight) await this.#inflight;
+    else if (this.#due()) await this.#refresh();
     const known = this.#verified.get(token);
     if (known) return { ok: true, subject: known.sub };
     if (!this.#keys)
@@ -103,6 +107,17 @@ export class BearerVerifier {
     return { ok: true, subject: payload.sub };
   }
 
+  /**
+   * Whether to fetch the key set now: every `refreshSeconds` once we have one; without one, at most
+   * every NO_KEYS_RETRY_MS — soon enough after the users service comes up, without a fetch per request
+   * while it is down.
+   */
+  #due(): boolean {
+    const now = Date.now();
+    if (!this.#keys) return now - this.#attemptedAt >= NO_KEYS_RETRY_MS;
+    return now - this.#fetchedAt > this.#opts.refreshSeconds * 1000;
+  }
+
   #refresh(): Promise<void> {
     this.#inflight ??= this.#fetch().finally(() => {
       this.#inflight = undefined;
@@ -111,6 +126,7 @@ export class BearerVerifier {
   }
 
   async #fetch(): Promise<void> {
+    this.#attemptedAt = Date.now();
     try {
       const text = await this.#opts.keys();
       const keys = createLocalJWKSet(JSON.parse(text) as JSONWebKeySet);

@@ -44,6 +44,18 @@ describe('BearerVerifier', () => {
     expect(source).toHaveBeenCalledTimes(1);
   });
 
+  it('lets requests that arrive during the first fetch wait for it instead of answering 503', async () => {
+    const key = await signingKey('k1');
+    let answer!: (text: string) => void;
+    const source = vi.fn(() => new Promise<string>((resolve) => (answer = resolve)));
+    const verifier = new BearerVerifier({ keys: source, issuer, audience, refreshSeconds: 300 });
+    const bearer = `Bearer ${await token(key)}`;
+    const verdicts = Promise.all([verifier.verify(bearer), verifier.verify(bearer), verifier.verify(bearer)]);
+    answer(jwks(key));
+    expect((await verdicts).map((v) => v.ok)).toEqual([true, true, true]);
+    expect(source).toHaveBeenCalledTimes(1);
+  });
+
   it.each([
     ['no header', undefined],
     ['another scheme', 'Basic dXNlcjpwYXNz'],
@@ -70,12 +82,15 @@ describe('BearerVerifier', () => {
   it('says keys_unavailable (503), never invalid, while no key set could be fetched — then verifies', async () => {
     const key = await signingKey('k1');
     let up = false;
-    const { verifier } = verifierWith(() => {
+    const { verifier, source } = verifierWith(() => {
       if (!up) throw new Error('users service unreachable');
       return jwks(key);
     });
     const bearer = `Bearer ${await token(key)}`;
     expect(await verifier.verify(bearer)).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+    // Not a fetch per request while the source is down: the next try waits a second.
+    expect(await verifier.verify(bearer)).toMatchObject({ ok: false, reason: 'keys_unavailable' });
+    expect(source).toHaveBeenCalledTimes(1);
     up = true;
     vi.useFakeTimers({ now: Date.now() + 11_000, toFake: ['Date'] }); // past the refetch back-off
     try {

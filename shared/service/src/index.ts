@@ -1,4 +1,3 @@
-export { accessLog } from './access-log.ts';
 export type { BearerOptions, KeySource, Verdict } from './bearer.ts';
 export { BearerVerifier, bearerAuth, jwksFromText, jwksFromUrl } from './bearer.ts';
 export type { RedisOptions } from './clients.ts';

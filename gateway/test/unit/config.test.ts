@@ -1,4 +1,4 @@
-import { ConfigError } from '@taskfleet/service';
+import { configProblems } from '@taskfleet/infra';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 
@@ -8,16 +8,8 @@ const base = {
   REDIS_URL: 'redis://h',
 };
 
-/** The ConfigError message loadConfig throws for `env` (fails the test if it doesn't throw one). */
-function problemsOf(env: NodeJS.ProcessEnv): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as Error).message;
-  }
-  throw new Error('loadConfig accepted the environment');
-}
+/** The ConfigError message loadConfig throws for `env`. */
+const problemsOf = (env: NodeJS.ProcessEnv): string => configProblems(() => loadConfig(env));
 
 describe('gateway loadConfig', () => {
   it('accepts one or more http://host:port upstreams per service', () => {

@@ -17,6 +17,7 @@ export { writePrometheusConfig, writeTargets } from './components/prometheus.ts'
 export { amqpUrl } from './components/rabbitmq.ts';
 export { redisOnce } from './components/redis.ts';
 export { mintDevToken } from './components/services.ts';
+export { configProblems } from './config-problems.ts';
 export { dockerEngineAnswers, startContainerStack } from './containers.ts';
 export type { StartContext } from './context.ts';
 export { logFile } from './context.ts';

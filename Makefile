@@ -7,23 +7,28 @@ SHELL := /bin/bash
 BOOT  := . scripts/bootstrap.sh
 NODE  := node --conditions=@taskfleet/source
 STACK := $(NODE) shared/infra/src/cli.ts
-# docker compose when a Docker engine answers, else the native stack. Override: make up RUNTIME=native
-RUNTIME ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo native)
+# docker compose when a Docker engine answers, else the native stack. Override: make up RUNTIME=native;
+# RUNTIME=docker without an engine installs (Debian, as root) and starts one (scripts/docker-engine.sh).
+RUNTIME ?= $(shell timeout 10 docker info >/dev/null 2>&1 && echo docker || echo native)
 ARGS ?=
+ENGINE := $(if $(filter docker,$(RUNTIME)),scripts/docker-engine.sh ensure >&2 &&,)
 
-.PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean
+.PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean images
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-up: ## start the whole cluster (idempotent)
-	@$(BOOT); if [ "$(RUNTIME)" = docker ]; then scripts/ensure-env.sh && nginx/self-signed-cert.sh .certs && docker compose up -d --wait; else $(STACK) deps && $(STACK) up; fi
+up: ## start the whole cluster and wait until it is healthy (idempotent; RUNTIME=docker|native)
+	@$(BOOT); $(ENGINE) if [ "$(RUNTIME)" = docker ]; then $(STACK) up --runtime docker; else $(STACK) deps && $(STACK) up; fi
 
 down: ## stop everything `make up` started (data is kept; `make clean` removes it)
-	@$(BOOT); if [ "$(RUNTIME)" = docker ]; then docker compose down; else $(STACK) down; fi
+	@$(BOOT); $(STACK) down --runtime $(RUNTIME)
 
-status: ## each component with its PID and address (add ARGS=--json for machines)
-	@$(BOOT); if [ "$(RUNTIME)" = docker ]; then docker compose ps; else $(STACK) status $(ARGS); fi
+status: ## each component (process or container) with its state and address (ARGS=--json for machines)
+	@$(BOOT); $(STACK) status --runtime $(RUNTIME) $(ARGS)
+
+images: ## build every container image from Debian packages (ARGS="--missing", ARGS="tasks gateway")
+	@$(BOOT); scripts/docker-engine.sh ensure >&2 && deploy/images/build.sh $(ARGS)
 
 env: ## connection settings of the running native stack
 	@$(BOOT); $(STACK) env
@@ -51,5 +56,5 @@ deps: ## install the Debian packages the native stack needs (as root)
 bootstrap: ## install the toolchain and workspace packages only
 	@$(BOOT)
 
-clean: down ## stop the native stack and delete its data
-	@$(BOOT); $(STACK) down --purge
+clean: ## stop the stack and delete its data (native: the stack directory; docker: the volumes)
+	@$(BOOT); $(STACK) down --purge --runtime $(RUNTIME)

@@ -1,7 +1,13 @@
 #!/bin/sh
 # Render nginx/nginx.conf.template (the same template the native stack renders) and run nginx in the
 # foreground. Extra arguments go to nginx (`docker-entrypoint.sh -t` checks the rendered config).
-#   GATEWAY_UPSTREAMS  "host:port host:port …" — empty until the gateway service exists
+#   GATEWAY_UPSTREAMS  "host:port host:port …" — fixed upstream servers (names resolved once, at start)
+#   GATEWAY_DISCOVER   "name:port" — instead: every address the name resolves to (Docker's DNS gives one
+#                      per replica) whose GATEWAY_READY_PATH answers 2xx, checked every
+#                      NGINX_RESOLVE_INTERVAL seconds; when the set changes the config is rendered again
+#                      and nginx reloads gracefully (open source nginx resolves upstream server names
+#                      only once). A replica joins once it is ready and leaves as soon as it drains
+#                      (readiness 503 from SIGTERM), before it closes. No ready replica keeps the last set.
 set -eu
 export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/tmp/nginx}"
 export NGINX_LOG_DIR="${NGINX_LOG_DIR:-$NGINX_RUN_DIR}"
@@ -11,13 +17,47 @@ export NGINX_STATUS_LISTEN="${NGINX_STATUS_LISTEN:-0.0.0.0}" NGINX_STATUS_PORT="
 export NGINX_IP_RATE="${NGINX_IP_RATE:-100r/s}" NGINX_IP_BURST="${NGINX_IP_BURST:-200}"
 export NGINX_IP_CONNECTIONS="${NGINX_IP_CONNECTIONS:-256}"
 template="${NGINX_TEMPLATE:-/etc/taskfleet/nginx.conf.template}"
-if [ -n "${GATEWAY_UPSTREAMS:-}" ]; then
-  NGINX_GATEWAY_SERVERS=$(for u in $GATEWAY_UPSTREAMS; do printf '    server %s max_fails=3 fail_timeout=5s;\n' "$u"; done)
-else
-  NGINX_GATEWAY_SERVERS='    server 127.0.0.1:9 down; # no gateway in this stack yet'
-fi
-export NGINX_GATEWAY_SERVERS
+conf="$NGINX_RUN_DIR/nginx.conf"
+
+# The ready addresses of GATEWAY_DISCOVER's name, sorted, as "host:port " words (empty if none).
+discover() {
+  name=${GATEWAY_DISCOVER%:*} port=${GATEWAY_DISCOVER##*:}
+  for addr in $(getent ahostsv4 "$name" 2>/dev/null | awk -v p="$port" '$2 == "STREAM" { print $1 ":" p }' | sort -u); do
+    curl -fsS -m 1 -o /dev/null "http://$addr${GATEWAY_READY_PATH:-/health/ready}" 2>/dev/null && printf '%s ' "$addr"
+  done
+}
+
+render() { # render "host:port host:port …"
+  if [ -n "$1" ]; then
+    NGINX_GATEWAY_SERVERS=$(for u in $1; do printf '    server %s max_fails=3 fail_timeout=5s;\n' "$u"; done)
+  else
+    NGINX_GATEWAY_SERVERS='    server 127.0.0.1:9 down; # no gateway in this stack yet'
+  fi
+  export NGINX_GATEWAY_SERVERS
+  envsubst '${NGINX_RUN_DIR} ${NGINX_LOG_DIR} ${NGINX_GATEWAY_SERVERS} ${NGINX_LISTEN_ADDR} ${NGINX_HTTP_PORT} ${NGINX_HTTPS_PORT} ${NGINX_TLS_DIR} ${NGINX_STATUS_LISTEN} ${NGINX_STATUS_PORT} ${NGINX_IP_RATE} ${NGINX_IP_BURST} ${NGINX_IP_CONNECTIONS}' \
+    < "$template" > "$conf.next"
+  mv "$conf.next" "$conf"
+}
+
 mkdir -p "$NGINX_RUN_DIR" "$NGINX_LOG_DIR"
-envsubst '${NGINX_RUN_DIR} ${NGINX_LOG_DIR} ${NGINX_GATEWAY_SERVERS} ${NGINX_LISTEN_ADDR} ${NGINX_HTTP_PORT} ${NGINX_HTTPS_PORT} ${NGINX_TLS_DIR} ${NGINX_STATUS_LISTEN} ${NGINX_STATUS_PORT} ${NGINX_IP_RATE} ${NGINX_IP_BURST} ${NGINX_IP_CONNECTIONS}' \
-  < "$template" > "$NGINX_RUN_DIR/nginx.conf"
-exec nginx -c "$NGINX_RUN_DIR/nginx.conf" "$@"
+if [ -n "${GATEWAY_DISCOVER:-}" ]; then
+  servers=$(discover)
+  render "$servers"
+  [ "$#" -eq 0 ] || exec nginx -c "$conf" "$@" # a one-off (nginx -t): no watcher
+  # The watcher: a child of this shell, which becomes nginx's master below (it reaps the watcher if
+  # it ever ends). A config that fails `nginx -t` is not loaded; the running one stays.
+  (
+    while sleep "${NGINX_RESOLVE_INTERVAL:-3}"; do
+      now=$(discover)
+      [ -n "$now" ] && [ "$now" != "$servers" ] || continue
+      render "$now"
+      if nginx -q -t -c "$conf" 2>/dev/null && nginx -c "$conf" -s reload 2>/dev/null; then
+        echo "nginx: gateways now ${now}(were ${servers:-none})" >&2
+        servers=$now
+      fi
+    done
+  ) &
+else
+  render "${GATEWAY_UPSTREAMS:-}"
+fi
+exec nginx -c "$conf" "$@"

@@ -1,31 +1,70 @@
 #!/usr/bin/env bash
-# Build every server image of the stack from Debian packages, on the base (made by base.sh when it
-# can't be pulled), printing each build's duration. Tags carry the Debian package's upstream version.
-#   deploy/images/build.sh [--base IMAGE]     (from anywhere; BASE default debian:bookworm-slim)
+# Build every image docker-compose.yml runs, from Debian packages, on one base (made by base.sh when it
+# can't be pulled), printing each build's duration and size. Server image tags carry the Debian
+# package's upstream version; the Node services carry the project's version.
+#   deploy/images/build.sh [--missing] [--base IMAGE] [NAME…]
+#     --missing   build only images that are not there yet (what `make up` does)
+#     --base      the base image (default: TASKFLEET_BASE_IMAGE, else debian:bookworm-slim)
+#     NAME…       only these (postgres, pgbouncer, redis, rabbitmq, nginx, prometheus, alertmanager,
+#                 tasks, users, worker, gateway)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-base=debian:bookworm-slim
-[ "${1:-}" = --base ] && base=$2
+base=${TASKFLEET_BASE_IMAGE:-debian:bookworm-slim}
+missing=false
+only=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --missing) missing=true ;;
+    --base) base=${2:?--base needs an image}; shift ;;
+    -*) echo "usage: $0 [--missing] [--base IMAGE] [NAME…]" >&2; exit 2 ;;
+    *) only+=("$1") ;;
+  esac
+  shift
+done
+
+# name  tag  how (context directory, or node:PACKAGE:ENTRY for deploy/node/Dockerfile)
+IMAGES="
+postgres     taskfleet/postgres:15.20        deploy/images/postgres
+pgbouncer    taskfleet/pgbouncer:1.18        deploy/pgbouncer
+redis        taskfleet/redis:7.0.15          deploy/images/redis
+rabbitmq     taskfleet/rabbitmq:3.10.8       deploy/images/rabbitmq
+nginx        taskfleet/nginx:1.22.1          deploy/images/nginx
+prometheus   taskfleet/prometheus:2.42.0     deploy/images/prometheus
+alertmanager taskfleet/alertmanager:0.25.0   deploy/images/alertmanager
+tasks        taskfleet/tasks:0.1.0           node:@taskfleet/tasks:services/tasks/src/server.ts
+users        taskfleet/users:0.1.0           node:@taskfleet/users:services/users/src/server.ts
+worker       taskfleet/worker:0.1.0          node:@taskfleet/worker:services/worker/src/server.ts
+gateway      taskfleet/gateway:0.1.0         node:@taskfleet/gateway:gateway/src/server.ts
+"
+
+wanted() { [ ${#only[@]} -eq 0 ] && return 0; local n; for n in "${only[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
+for n in "${only[@]}"; do
+  grep -qE "^$n " <<<"$IMAGES" || { echo "images: no image named $n" >&2; exit 2; }
+done
 
 started=$(date +%s)
-deploy/images/base.sh "$base"
-# The legacy builder: Debian's engine 20.10 has no buildx, and nothing here needs BuildKit.
-build() { # build TAG CONTEXT [DOCKERFILE]
-  local tag=$1 context=$2 t0
-  t0=$(date +%s)
-  # Quiet unless it fails (the legacy builder's deprecation notice is noise here).
-  if ! out=$(DOCKER_BUILDKIT=0 docker build --build-arg BASE="$base" -t "$tag" "$context" 2>&1); then
-    echo "$out" | tail -20 >&2
-    echo "image: $tag FAILED" >&2
-    exit 1
+based=false
+built=0
+while read -r name tag how; do
+  [ -n "$name" ] && wanted "$name" || continue
+  if $missing && docker image inspect "$tag" >/dev/null 2>&1; then continue; fi
+  $based || { deploy/images/base.sh "$base"; based=true; }
+  echo "image: building $tag …"
+  if [[ $how == node:* ]]; then
+    IFS=: read -r _ package entry <<<"$how"
+    deploy/node/build.sh "$package" "$entry" "$tag" "$base"
+  else
+    t0=$(date +%s)
+    # The legacy builder: Debian's engine 20.10 has no buildx, and nothing here needs BuildKit.
+    # Quiet unless it fails (the legacy builder's deprecation notice is noise here).
+    if ! out=$(DOCKER_BUILDKIT=0 docker build --build-arg BASE="$base" -t "$tag" "$how" 2>&1); then
+      echo "$out" | tail -20 >&2
+      echo "image: $tag FAILED" >&2
+      exit 1
+    fi
+    echo "image: $tag built in $(( $(date +%s) - t0 )) s ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }'))"
   fi
-  echo "image: $tag built in $(( $(date +%s) - t0 )) s ($(docker image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%d MB", $1 / 1e6 }'))"
-}
-build taskfleet/postgres:15.20 deploy/images/postgres
-build taskfleet/pgbouncer:1.18 deploy/pgbouncer
-build taskfleet/redis:7.0.15 deploy/images/redis
-build taskfleet/rabbitmq:3.10.8 deploy/images/rabbitmq
-build taskfleet/nginx:1.22.1 deploy/images/nginx
-build taskfleet/prometheus:2.42.0 deploy/images/prometheus
-build taskfleet/alertmanager:0.25.0 deploy/images/alertmanager
-echo "images: all built in $(( $(date +%s) - started )) s"
+  built=$((built + 1))
+done <<<"$IMAGES"
+if [ "$built" -gt 0 ]; then echo "images: $built built in $(( $(date +%s) - started )) s"
+else echo "images: all present"; fi

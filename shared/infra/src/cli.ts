@@ -7,18 +7,20 @@
 //   node shared/infra/src/cli.ts env    [--dir DIR]          (connection settings as KEY=value lines)
 //   node shared/infra/src/cli.ts deps                        (install missing Debian packages, as root)
 //   node shared/infra/src/cli.ts token  [--user UUID]        (a development access token, local only)
+// With --runtime docker, up/down/status/clean run docker-compose.yml instead (compose-cli.ts).
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { mintDevToken } from './components/services.ts';
+import { composeMain } from './compose-cli.ts';
 import { stackEnv } from './env.ts';
 import { repoPath } from './paths.ts';
 import { stackStatus, startStack, stopStack } from './stack.ts';
 import { ensurePackages, missingPackages } from './system.ts';
 
 const USAGE =
-  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--json] [--purge]';
+  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--json] [--purge] [--runtime native|docker]';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -29,6 +31,7 @@ const { positionals, values } = parseArgs({
     replicas: { type: 'string', default: process.env.TASKFLEET_REPLICAS ?? '2' },
     json: { type: 'boolean', default: false },
     purge: { type: 'boolean', default: false },
+    runtime: { type: 'string', default: 'native' },
     user: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -63,6 +66,11 @@ async function main(): Promise<number> {
   if (values.help || !command) {
     out(USAGE);
     return command ? 0 : 2;
+  }
+  if (values.runtime === 'docker') return composeMain(command, { json: values.json, purge: values.purge });
+  if (values.runtime !== 'native') {
+    err(`--runtime must be native or docker, not ${values.runtime}`);
+    return 2;
   }
   switch (command) {
     case 'up': {

@@ -17,8 +17,19 @@ export { writePrometheusConfig, writeTargets } from './components/prometheus.ts'
 export { amqpUrl } from './components/rabbitmq.ts';
 export { redisOnce } from './components/redis.ts';
 export { mintDevToken } from './components/services.ts';
+export type { ComposeProject, ContainerStatus } from './compose.ts';
+export {
+  buildImages,
+  compose,
+  composeCommand,
+  isReady,
+  projectContainers,
+  projectLeftovers,
+  publishedPort,
+  waitHealthy,
+} from './compose.ts';
 export { configProblems } from './config-problems.ts';
-export { dockerEngineAnswers, startContainerStack } from './containers.ts';
+export { dockerEngineAnswers } from './containers.ts';
 export type { StartContext } from './context.ts';
 export { logFile } from './context.ts';
 export type { StackEnvOptions } from './env.ts';

@@ -57,8 +57,8 @@ export interface Endpoints {
 
 export interface StackState {
   version: 1;
-  /** 'native': local processes (components below). 'containers': docker compose via testcontainers. */
-  runtime: 'native' | 'containers';
+  /** Local processes (components below); containers are described by compose.ts instead. */
+  runtime: 'native';
   dir: string;
   /** For test stacks: when this process is gone, the watchdog stops the stack. */
   ownerPid: number | null;

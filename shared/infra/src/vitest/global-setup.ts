@@ -1,11 +1,12 @@
 // vitest globalSetup: one real stack for the whole run, shared by every project, with a database, a
 // RabbitMQ vhost and a Redis database per test worker. Tests reach it through `testStack()`.
-// Local processes by default; docker-compose.yml through testcontainers when a Docker engine answers.
+// Always local processes (the same Debian servers the images are built from): the suite needs PIDs to
+// signal and per-worker databases. The container runtime has its own tests (test/e2e-compose.test.ts,
+// test/images.test.ts), which start docker-compose.yml and the images themselves (ADR 0012).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { dockerEngineAnswers, startContainerStack } from '../containers.ts';
 import { guardStack } from '../guard.ts';
 import { stopProcess } from '../proc.ts';
 import { startStack, stopStack } from '../stack.ts';
@@ -28,17 +29,6 @@ interface Shared {
 const KEY = Symbol.for('taskfleet.test-stack');
 const registry = globalThis as typeof globalThis & { [KEY]?: Shared };
 
-type Runtime = 'native' | 'containers';
-
-/** TASKFLEET_TEST_RUNTIME=native|containers forces one; by default containers when an engine answers. */
-async function chooseRuntime(): Promise<Runtime> {
-  const wanted = process.env.TASKFLEET_TEST_RUNTIME ?? 'auto';
-  if (wanted === 'native' || wanted === 'containers') return wanted;
-  if (wanted !== 'auto')
-    throw new Error(`TASKFLEET_TEST_RUNTIME must be native, containers or auto, not ${wanted}`);
-  return (await dockerEngineAnswers()) ? 'containers' : 'native';
-}
-
 async function bringUp(workers: number): Promise<{ state: StackState; teardown: () => Promise<void> }> {
   const ids = Array.from({ length: workers }, (_, i) => i + 1);
   const databases = ['taskfleet', ...ids.map(workerDatabase)];
@@ -48,18 +38,7 @@ async function bringUp(workers: number): Promise<{ state: StackState; teardown: 
   const progress = (m: string) => {
     if (verbose) process.stderr.write(`[test-stack ${((Date.now() - started) / 1000).toFixed(1)}s] ${m}\n`);
   };
-  // The config tests run nginx -t and promtool locally under either runtime.
   await ensurePackages();
-  if ((await chooseRuntime()) === 'containers') {
-    progress('Docker engine found: starting docker-compose.yml through testcontainers');
-    const { state, stop } = await startContainerStack({
-      databases,
-      vhosts,
-      projectName: `${TEST_STACK_PREFIX}${process.pid}`,
-    });
-    return { state, teardown: stop };
-  }
-
   // Under the system temp dir: the `postgres` OS user must be able to reach it.
   const dir = mkdtempSync(join(process.env.TASKFLEET_TEST_TMPDIR ?? tmpdir(), TEST_STACK_PREFIX));
 

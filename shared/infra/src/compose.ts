@@ -1,0 +1,210 @@
+// The stack under Docker: docker-compose.yml run by `docker compose` (v2) when the CLI has it, else
+// `docker-compose` (v1, what Debian 12 ships). Behind `make up|down|status|clean` on the docker runtime
+// and the compose end-to-end tests, so both go through the same code: build the missing images, start,
+// wait until every container is healthy (and every one-shot has exited 0), report, stop.
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { REPO_ROOT } from './paths.ts';
+import { run } from './proc.ts';
+
+export interface ComposeProject {
+  /** The compose project name (containers, networks and volumes are labelled with it). */
+  name: string;
+  /** Compose files, relative to the repository root; the first is docker-compose.yml. */
+  files?: string[];
+  /** Variables for interpolation, over the process environment and .env. */
+  env?: Record<string, string>;
+  profiles?: string[];
+}
+
+export interface ContainerStatus {
+  name: string;
+  service: string;
+  /** running, exited, restarting, … (Docker's State.Status). */
+  state: string;
+  /** healthy, unhealthy, starting, or none (no health check). */
+  health: string;
+  exitCode: number;
+  restarts: number;
+  /** Published ports as "host:port->container/proto". */
+  ports: string[];
+  /** The address on the project's network. */
+  address: string;
+  /** A one-shot job (restart "no"): done when it has exited 0. */
+  oneShot: boolean;
+}
+
+let cached: Promise<string[]> | undefined;
+/** The compose command: `docker compose` (v2) if the CLI has the plugin, else `docker-compose` (v1). */
+export function composeCommand(): Promise<string[]> {
+  cached ??= (async () => {
+    try {
+      await run('docker', ['compose', 'version'], { timeoutMs: 10_000 });
+      return ['docker', 'compose'];
+    } catch {}
+    try {
+      await run('docker-compose', ['version'], { timeoutMs: 10_000 });
+      return ['docker-compose'];
+    } catch {}
+    throw new Error(
+      'neither `docker compose` (v2) nor `docker-compose` (v1) is installed (apt-get install docker-compose)',
+    );
+  })();
+  return cached;
+}
+
+function composeEnv(project: ComposeProject): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    ...project.env,
+    COMPOSE_PROJECT_NAME: project.name,
+    ...(project.profiles?.length ? { COMPOSE_PROFILES: project.profiles.join(',') } : {}),
+    // Compose v1 builds with the legacy builder too; the images are built by deploy/images/build.sh.
+    DOCKER_BUILDKIT: '0',
+  };
+}
+
+async function composeArgs(project: ComposeProject, args: string[]): Promise<[string, string[]]> {
+  const [bin, ...pre] = await composeCommand();
+  const files = (project.files ?? ['docker-compose.yml']).flatMap((f) => ['-f', f]);
+  return [bin!, [...pre, '-p', project.name, ...files, ...args]];
+}
+
+/** Run a compose command with its output on ours (progress a person can follow). */
+export async function compose(
+  project: ComposeProject,
+  args: string[],
+  opts: { quiet?: boolean } = {},
+): Promise<void> {
+  const [bin, argv] = await composeArgs(project, args);
+  const child = spawn(bin, argv, {
+    cwd: REPO_ROOT,
+    env: composeEnv(project),
+    stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : 'inherit',
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4_000);
+  });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (code !== 0)
+    throw new Error(`${bin} ${argv.join(' ')} failed (exit ${code})${stderr ? `:\n${stderr}` : ''}`);
+}
+
+/** Build the images the compose file runs that are not there yet (deploy/images/build.sh). */
+export async function buildImages(opts: { missingOnly: boolean; quiet?: boolean }): Promise<void> {
+  const args = opts.missingOnly ? ['--missing'] : [];
+  const child = spawn('deploy/images/build.sh', args, {
+    cwd: REPO_ROOT,
+    stdio: opts.quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+  });
+  let output = '';
+  const keep = (d: Buffer) => {
+    output = (output + d.toString()).slice(-8_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  if (code !== 0) throw new Error(`deploy/images/build.sh failed (exit ${code})\n${output}`);
+}
+
+/** Every container of the project (running or not), from `docker inspect`. */
+export async function projectContainers(project: string): Promise<ContainerStatus[]> {
+  const ids = (await run('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]))
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length === 0) return [];
+  const inspected = JSON.parse(await run('docker', ['inspect', ...ids])) as Inspect[];
+  return inspected
+    .map((c) => ({
+      name: c.Name.replace(/^\//, ''),
+      service: c.Config.Labels['com.docker.compose.service'] ?? '?',
+      state: c.State.Status,
+      health: c.State.Health?.Status ?? 'none',
+      exitCode: c.State.ExitCode,
+      restarts: c.RestartCount,
+      ports: Object.entries(c.NetworkSettings.Ports ?? {}).flatMap(([inside, bindings]) =>
+        (bindings ?? []).map((b) => `${b.HostIp}:${b.HostPort}->${inside}`),
+      ),
+      address: Object.values(c.NetworkSettings.Networks ?? {})[0]?.IPAddress ?? '',
+      oneShot: (c.HostConfig.RestartPolicy?.Name ?? 'no') === 'no',
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+interface Inspect {
+  Name: string;
+  RestartCount: number;
+  Config: { Labels: Record<string, string> };
+  State: { Status: string; ExitCode: number; Health?: { Status: string } };
+  HostConfig: { RestartPolicy?: { Name: string } };
+  NetworkSettings: {
+    Ports?: Record<string, { HostIp: string; HostPort: string }[] | null>;
+    Networks?: Record<string, { IPAddress: string }>;
+  };
+}
+
+/** Done: a one-shot exited 0; a server running and healthy (or running, without a health check). */
+export const isReady = (c: ContainerStatus) =>
+  c.oneShot
+    ? c.state === 'exited' && c.exitCode === 0
+    : c.state === 'running' && c.health !== 'starting' && c.health !== 'unhealthy';
+
+/** A container that will not get there by itself: a failed one-shot, or a server that gave up. */
+const hasFailed = (c: ContainerStatus) =>
+  c.oneShot ? c.state === 'exited' && c.exitCode !== 0 : c.health === 'unhealthy' || c.state === 'dead';
+
+/** Wait until every container of the project is ready; throws with the failing ones' last log lines. */
+export async function waitHealthy(
+  project: string,
+  opts: { timeoutMs: number; onProgress?: (m: string) => void },
+): Promise<ContainerStatus[]> {
+  const deadline = Date.now() + opts.timeoutMs;
+  let last = '';
+  for (;;) {
+    const containers = await projectContainers(project);
+    const waiting = containers.filter((c) => !isReady(c));
+    const failed = containers.filter(hasFailed);
+    if (containers.length > 0 && waiting.length === 0) return containers;
+    if (failed.length > 0 || Date.now() > deadline) {
+      const culprits = failed.length > 0 ? failed : waiting;
+      const logs = await Promise.all(
+        culprits.map(async (c) => {
+          const tail = await run('docker', ['logs', '--tail', '20', c.name]).catch((e: Error) => e.message);
+          return `--- ${c.name} (${c.state}, ${c.health}, exit ${c.exitCode})\n${tail}`;
+        }),
+      );
+      throw new Error(
+        `${failed.length > 0 ? 'failed' : 'not healthy in time'}: ${culprits.map((c) => c.name).join(', ')}\n${logs.join('\n')}`,
+      );
+    }
+    const line = `waiting for ${waiting.map((c) => `${c.service} (${c.health === 'none' ? c.state : c.health})`).join(', ')}`;
+    if (line !== last) opts.onProgress?.(line);
+    last = line;
+    await sleep(1_000);
+  }
+}
+
+/** What is left of a project after `down -v`: containers, networks and volumes carrying its label. */
+export async function projectLeftovers(project: string): Promise<string[]> {
+  const label = `label=com.docker.compose.project=${project}`;
+  const list = async (what: string[]) =>
+    (await run('docker', [...what, '--filter', label])).split('\n').filter(Boolean);
+  return [
+    ...(await list(['ps', '-aq'])).map((id) => `container ${id}`),
+    ...(await list(['network', 'ls', '-q'])).map((id) => `network ${id}`),
+    ...(await list(['volume', 'ls', '-q'])).map((id) => `volume ${id}`),
+  ];
+}
+
+/** One `HOST:PORT` published for a container port ("8443/tcp"), from a status entry. */
+export function publishedPort(c: ContainerStatus, inside: string): number | undefined {
+  const binding = c.ports.find((p) => p.endsWith(`->${inside}`));
+  return binding ? Number(binding.split('->')[0]!.split(':').at(-1)) : undefined;
+}

@@ -11,6 +11,10 @@ import { configDefaults, defineConfig } from 'vitest/config';
 // global-setup.ts shares one stack between the projects that do.
 const STACK_SETUP = 'shared/infra/src/vitest/global-setup.ts';
 const UNIT_TESTS = '**/test/unit/**';
+const CONTAINER_TESTS = 'test/containers/**';
+// `make test` (scripts/run-tests.ts) runs the container tests in a run of their own, after the rest, so
+// the compose stack and the native stack don't compete for the cores: `only` / `skip` select them.
+const containers = process.env.TASKFLEET_TEST_CONTAINERS ?? 'include';
 
 const integration = (name: string, include: string) => ({
   extends: true,
@@ -18,10 +22,28 @@ const integration = (name: string, include: string) => ({
     name,
     include: [include],
     // Unit tests live under the same package test/ directories; they run once, in `unit`.
-    exclude: [...configDefaults.exclude, UNIT_TESTS],
+    exclude: [...configDefaults.exclude, UNIT_TESTS, CONTAINER_TESTS],
     globalSetup: [STACK_SETUP],
   },
 });
+
+// docker-compose.yml and the images, on a Docker engine (skipped, with the reason, without one). No
+// native stack: the setup builds the images (layer cache: seconds when nothing changed) and removes
+// what a killed earlier run left. testcontainers' reaper (Ryuk) can't be pulled here: off, and every
+// test removes what it started.
+const containerProject = {
+  extends: true,
+  test: {
+    name: 'containers',
+    include: [`${CONTAINER_TESTS}/*.test.ts`],
+    globalSetup: ['shared/infra/src/vitest/containers-setup.ts'],
+    env: { TESTCONTAINERS_RYUK_DISABLED: 'true' },
+    // One file at a time: each starts containers enough to fill the cores.
+    fileParallelism: false,
+    testTimeout: 300_000,
+    hookTimeout: 15 * 60_000,
+  },
+};
 
 export default defineConfig({
   // Workspace packages resolve to their TypeScript sources, as under `node --conditions=@taskfleet/source`.
@@ -45,25 +67,32 @@ export default defineConfig({
       reportOnFailure: true,
     },
     projects: [
-      integration('infra', 'shared/infra/test/**/*.test.ts'),
-      integration('service', 'shared/service/test/**/*.test.ts'),
-      integration('tasks', 'services/tasks/test/**/*.test.ts'),
-      integration('users', 'services/users/test/**/*.test.ts'),
-      integration('worker', 'services/worker/test/**/*.test.ts'),
-      integration('gateway', 'gateway/test/**/*.test.ts'),
-      integration('bench', 'bench/test/**/*.test.ts'),
-      integration('repo', 'test/**/*.test.ts'),
-      {
-        extends: true,
-        test: {
-          name: 'unit',
-          // Every directory the integration projects exclude, so no test file is left out of both.
-          include: [`${UNIT_TESTS}/*.test.ts`],
-          // No server to wait for: a test that takes seconds here is hung, not slow.
-          testTimeout: 10_000,
-          hookTimeout: 10_000,
-        },
-      },
+      ...(containers === 'only' ? [] : everyOtherProject()),
+      ...(containers === 'skip' ? [] : [containerProject]),
     ],
   },
 });
+
+function everyOtherProject() {
+  return [
+    integration('infra', 'shared/infra/test/**/*.test.ts'),
+    integration('service', 'shared/service/test/**/*.test.ts'),
+    integration('tasks', 'services/tasks/test/**/*.test.ts'),
+    integration('users', 'services/users/test/**/*.test.ts'),
+    integration('worker', 'services/worker/test/**/*.test.ts'),
+    integration('gateway', 'gateway/test/**/*.test.ts'),
+    integration('bench', 'bench/test/**/*.test.ts'),
+    integration('repo', 'test/**/*.test.ts'),
+    {
+      extends: true,
+      test: {
+        name: 'unit',
+        // Every directory the integration projects exclude, so no test file is left out of both.
+        include: [`${UNIT_TESTS}/*.test.ts`],
+        // No server to wait for: a test that takes seconds here is hung, not slow.
+        testTimeout: 10_000,
+        hookTimeout: 10_000,
+      },
+    },
+  ];
+}

@@ -34,7 +34,7 @@ interface Service {
   image?: string;
   restart?: string;
   deploy?: { replicas?: number };
-  build?: { context: string; dockerfile: string; args?: { PACKAGE: string; ENTRY: string } };
+  build?: { context: string; dockerfile?: string; args?: { PACKAGE: string; ENTRY: string } };
   healthcheck?: { test: unknown };
   depends_on?: Record<string, { condition: string }>;
   ports?: string[];
@@ -54,6 +54,14 @@ const compose = parse(source, { merge: true }) as {
   volumes: Record<string, unknown>;
 };
 const services = Object.entries(compose.services);
+
+/** The Dockerfile that builds a service's image (its own build, or that of a service with the same image). */
+function dockerfileOf(svc: Service): string {
+  const build =
+    svc.build ?? services.find(([, other]) => other.image === svc.image && other.build)?.[1].build;
+  if (!build) throw new Error(`nothing builds ${svc.image}`);
+  return build.dockerfile ?? `${build.context.replace(/^\.\//, '')}/Dockerfile`;
+}
 
 describe('docker-compose.yml', () => {
   it('is valid against the compose-spec JSON schema', () => {
@@ -96,7 +104,12 @@ describe('docker-compose.yml', () => {
 
   const oneShot = (svc: Service) => svc.restart === 'no';
   it.each(services)('%s has a health check, a pinned image and waits for healthy dependencies', (_, svc) => {
-    if (!oneShot(svc)) expect(svc.healthcheck?.test).toBeDefined();
+    // Our images carry their HEALTHCHECK (the compose entry only tunes it); upstream ones get one here.
+    if (!oneShot(svc)) {
+      if (svc.image?.startsWith('taskfleet/'))
+        expect(readFileSync(repoPath(dockerfileOf(svc)), 'utf8')).toMatch(/^HEALTHCHECK /m);
+      else expect(svc.healthcheck?.test).toBeDefined();
+    }
     expect(svc.image).toMatch(/:[0-9v][\w.-]*$/); // a version tag, never :latest or none
     for (const [name, dep] of Object.entries(svc.depends_on ?? {})) {
       // A one-shot job (migrations) is waited for until it has finished successfully.
@@ -116,15 +129,14 @@ describe('docker-compose.yml', () => {
     expect(compose.services['tasks-migrate']?.environment?.DATABASE_MIGRATION_URL).toMatch(
       /@postgres-primary:5432\//,
     );
-    const targets = JSON.parse(
-      readFileSync(repoPath('prometheus/compose/targets/services/compose.json'), 'utf8'),
-    );
-    expect(targets).toEqual([
-      { labels: { job: 'gateway' }, targets: ['taskfleet-gateway-1:3000', 'taskfleet-gateway-2:3000'] },
-      { labels: { job: 'tasks' }, targets: ['taskfleet-tasks-1:3000', 'taskfleet-tasks-2:3000'] },
-      { labels: { job: 'users' }, targets: ['taskfleet-users-1:3000', 'taskfleet-users-2:3000'] },
-      { labels: { job: 'worker' }, targets: ['taskfleet-worker-1:3000'] },
-    ]);
+    // Prometheus finds every replica through Docker's DNS, one job per service.
+    const prometheus = parse(readFileSync(repoPath('prometheus/compose/prometheus.yml'), 'utf8')) as {
+      scrape_configs: { job_name: string; dns_sd_configs?: { names: string[]; port: number }[] }[];
+    };
+    for (const job of ['gateway', 'tasks', 'users', 'worker'])
+      expect(prometheus.scrape_configs.find((c) => c.job_name === job)?.dns_sd_configs).toEqual([
+        expect.objectContaining({ names: [job], port: 3000 }),
+      ]);
   });
 
   it('lets the gateways trust client addresses from the private network only, where only nginx reaches them', () => {
@@ -307,7 +319,12 @@ describe('docker-compose.yml', () => {
   it('ships shell scripts that parse', async () => {
     for (const script of [
       'deploy/postgres/primary-init.sh',
-      'deploy/postgres/replica-entrypoint.sh',
+      'deploy/images/postgres/docker-entrypoint.sh',
+      'deploy/images/postgres/replica-entrypoint.sh',
+      'deploy/images/base.sh',
+      'deploy/images/build.sh',
+      'deploy/node/build.sh',
+      'scripts/docker-engine.sh',
       'scripts/ensure-env.sh',
     ]) {
       await expect(exec('bash', ['-n', repoPath(script)])).resolves.toBeDefined();

@@ -2,7 +2,7 @@
 // `docker-compose` (v1, what Debian 12 ships). Behind `make up|down|status|clean` on the docker runtime
 // and the compose end-to-end tests, so both go through the same code: build the missing images, start,
 // wait until every container is healthy (and every one-shot has exited 0), report, stop.
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO_ROOT } from './paths.ts';
 import { run } from './proc.ts';
@@ -20,6 +20,8 @@ export interface ComposeProject {
 export interface ContainerStatus {
   name: string;
   service: string;
+  /** The replica number (1, 2, …). */
+  index: number;
   /** running, exited, restarting, … (Docker's State.Status). */
   state: string;
   /** healthy, unhealthy, starting, or none (no health check). */
@@ -125,6 +127,7 @@ export async function projectContainers(project: string): Promise<ContainerStatu
     .map((c) => ({
       name: c.Name.replace(/^\//, ''),
       service: c.Config.Labels['com.docker.compose.service'] ?? '?',
+      index: Number(c.Config.Labels['com.docker.compose.container-number'] ?? 0),
       state: c.State.Status,
       health: c.State.Health?.Status ?? 'none',
       exitCode: c.State.ExitCode,
@@ -176,7 +179,7 @@ export async function waitHealthy(
       const culprits = failed.length > 0 ? failed : waiting;
       const logs = await Promise.all(
         culprits.map(async (c) => {
-          const tail = await run('docker', ['logs', '--tail', '20', c.name]).catch((e: Error) => e.message);
+          const tail = await containerLogs(c.name, 20);
           return `--- ${c.name} (${c.state}, ${c.health}, exit ${c.exitCode})\n${tail}`;
         }),
       );
@@ -191,6 +194,18 @@ export async function waitHealthy(
   }
 }
 
+/** The last lines a container wrote (stdout and stderr, interleaved as Docker kept them). */
+export function containerLogs(name: string, lines: number): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(
+      'docker',
+      ['logs', '--tail', String(lines), name],
+      { maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => resolve(`${stdout}${stderr}` || (err?.message ?? '')),
+    );
+  });
+}
+
 /** What is left of a project after `down -v`: containers, networks and volumes carrying its label. */
 export async function projectLeftovers(project: string): Promise<string[]> {
   const label = `label=com.docker.compose.project=${project}`;
@@ -201,6 +216,12 @@ export async function projectLeftovers(project: string): Promise<string[]> {
     ...(await list(['network', 'ls', '-q'])).map((id) => `network ${id}`),
     ...(await list(['volume', 'ls', '-q'])).map((id) => `volume ${id}`),
   ];
+}
+
+/** The name compose gives a container: project_service_1 (v1) or project-service-1 (v2). */
+export async function containerName(project: string, service: string, index: number): Promise<string> {
+  const sep = (await composeCommand())[0] === 'docker-compose' ? '_' : '-';
+  return [project, service, index].join(sep);
 }
 
 /** One `HOST:PORT` published for a container port ("8443/tcp"), from a status entry. */

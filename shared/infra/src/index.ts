@@ -22,6 +22,7 @@ export {
   buildImages,
   compose,
   composeCommand,
+  containerName,
   isReady,
   projectContainers,
   projectLeftovers,

@@ -1,0 +1,116 @@
+// The end-to-end suite (../support/e2e-suite.ts) on docker-compose.yml — the images built here, the
+// compose command and health wait of `make up` — plus what only the container runtime has: scaling by
+// `--scale` with discovery through Docker's DNS, and `down -v` leaving nothing behind.
+import {
+  compose,
+  dockerEngineAnswers,
+  newAccount,
+  projectContainers,
+  projectLeftovers,
+} from '@taskfleet/infra';
+import { describe, expect, it } from 'vitest';
+import { e2eSuite } from '../support/e2e-suite.ts';
+import { composeTarget } from '../support/e2e-target.ts';
+
+const engine = await dockerEngineAnswers();
+const target = composeTarget({ tag: 'e2e', engine });
+
+/** Requests a service replica answered on its API routes (not health or metrics), from its /metrics. */
+const served = (metrics: string) =>
+  [...metrics.matchAll(/^http_request_duration_seconds_count\{[^}]*route="\/v1[^"]*"[^}]*\} (\d+)/gm)].reduce(
+    (n, m) => n + Number(m[1]),
+    0,
+  );
+const metricsOf = (service: string, index: number) =>
+  target.execIn(service, index, [
+    'node',
+    '-e',
+    "fetch('http://127.0.0.1:3000/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
+  ]);
+
+// First: its account is made before the suite's last test spends this address's login budget.
+describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', () => {
+  it('scales out under load (new replicas take traffic within 15 s of being healthy) and back in with 0 errors', async () => {
+    // Steady load under the per-user limit (60 a minute here): six users, each reading every 1.2 s.
+    const users = await Promise.all(Array.from({ length: 6 }, () => newAccount(target.edge(), 'scale')));
+    let stop = false;
+    let requests = 0;
+    const failures: string[] = [];
+    const reader = async ({ auth }: { auth: Record<string, string> }) => {
+      const created = await fetch(`${target.edge()}/v1/tasks`, {
+        method: 'POST',
+        body: JSON.stringify({ title: 'scaled' }),
+        headers: { ...auth, 'content-type': 'application/json' },
+      });
+      const { id } = (await created.json()) as { id: string };
+      while (!stop) {
+        const res = await fetch(`${target.edge()}/v1/tasks/${id}`, { headers: auth });
+        if (res.status !== 200) failures.push(`${res.status} ${await res.text()}`);
+        else await res.body?.cancel();
+        requests++;
+        await new Promise((r) => setTimeout(r, 1_200));
+      }
+    };
+    const load = Promise.all(users.map(reader));
+    try {
+      await compose(
+        target.project,
+        ['up', '-d', '--no-recreate', '--scale', 'tasks=4', '--scale', 'gateway=3'],
+        {
+          quiet: true,
+        },
+      );
+      const fresh = [
+        ['gateway', 3],
+        ['tasks', 3],
+        ['tasks', 4],
+      ] as const;
+      const discovery: string[] = [];
+      for (const [service, index] of fresh) {
+        const name = target.containerName(service, index);
+        // Healthy first (start-up time is the machine's), then discovered: that part is ours.
+        let healthyAt = 0;
+        for (let i = 0; ; i++) {
+          const c = (await projectContainers(target.project.name)).find((x) => x.name === name);
+          if (!healthyAt && c?.health === 'healthy') healthyAt = performance.now();
+          if (healthyAt && served(await metricsOf(service, index)) > 0) break;
+          if (healthyAt && performance.now() - healthyAt > 15_000)
+            throw new Error(`${name} took no request within 15 s of being healthy`);
+          if (i > 1_200) throw new Error(`${name} never became healthy`);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        discovery.push(`${name} ${((performance.now() - healthyAt) / 1000).toFixed(1)} s`);
+      }
+      process.stderr.write(`scale out: first request after healthy: ${discovery.join(', ')}\n`);
+      const before = requests;
+      await compose(
+        target.project,
+        ['up', '-d', '--no-recreate', '--scale', 'tasks=2', '--scale', 'gateway=2'],
+        {
+          quiet: true,
+        },
+      );
+      const left = await projectContainers(target.project.name);
+      expect(left.filter((c) => c.service === 'tasks').length).toBe(2);
+      expect(left.filter((c) => c.service === 'gateway').length).toBe(2);
+      // Traffic went on through the scale-in, and some more after it.
+      const after = requests;
+      while (requests < after + 12) await new Promise((r) => setTimeout(r, 50));
+      expect(after).toBeGreaterThan(before);
+    } finally {
+      stop = true;
+      await load;
+    }
+    expect(failures).toEqual([]);
+  }, 300_000);
+});
+
+e2eSuite(target);
+
+// Last: it takes the stack down.
+describe.skipIf(!engine)('docker compose down -v', () => {
+  it('leaves no container, network or volume of the project', async () => {
+    await compose(target.project, ['down', '-v', '--remove-orphans', '-t', '10'], { quiet: true });
+    expect(await projectLeftovers(target.project.name)).toEqual([]);
+  });
+});

@@ -23,7 +23,8 @@ conf="$NGINX_RUN_DIR/nginx.conf"
 discover() {
   name=${GATEWAY_DISCOVER%:*} port=${GATEWAY_DISCOVER##*:}
   for addr in $(getent ahostsv4 "$name" 2>/dev/null | awk -v p="$port" '$2 == "STREAM" { print $1 ":" p }' | sort -u); do
-    curl -fsS -m 1 -o /dev/null "http://$addr${GATEWAY_READY_PATH:-/health/ready}" 2>/dev/null && printf '%s ' "$addr"
+    # As patient as Docker's own health check (3 s): a cold replica's first checks can be slow.
+    curl -fsS -m 3 -o /dev/null "http://$addr${GATEWAY_READY_PATH:-/health/ready}" 2>/dev/null && printf '%s ' "$addr"
   done
 }
 

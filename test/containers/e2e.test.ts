@@ -3,6 +3,7 @@
 // `--scale` with discovery through Docker's DNS, and `down -v` leaving nothing behind.
 import {
   compose,
+  containerLogs,
   dockerEngineAnswers,
   newAccount,
   projectContainers,
@@ -74,8 +75,15 @@ describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', ()
           const c = (await projectContainers(target.project.name)).find((x) => x.name === name);
           if (!healthyAt && c?.health === 'healthy') healthyAt = performance.now();
           if (healthyAt && served(await metricsOf(service, index)) > 0) break;
-          if (healthyAt && performance.now() - healthyAt > 15_000)
-            throw new Error(`${name} took no request within 15 s of being healthy`);
+          if (healthyAt && performance.now() - healthyAt > 15_000) {
+            const nginx = await containerLogs(target.containerName('nginx', 1), 200);
+            throw new Error(
+              `${name} took no request within 15 s of being healthy; nginx saw:\n${nginx
+                .split('\n')
+                .filter((l) => l.includes('gateways now'))
+                .join('\n')}`,
+            );
+          }
           if (i > 1_200) throw new Error(`${name} never became healthy`);
           await new Promise((r) => setTimeout(r, 250));
         }

@@ -22,6 +22,7 @@ export {
   buildImages,
   compose,
   composeCommand,
+  containerLogs,
   containerName,
   isReady,
   projectContainers,

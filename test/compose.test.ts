@@ -240,7 +240,6 @@ describe('docker-compose.yml', () => {
       for (const volume of svc.volumes ?? []) {
         const [from] = volume.split(':');
         // The certificate folder: .certs by default, made by `make up` (nginx/self-signed-cert.sh).
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
         if (from === '${TASKFLEET_TLS_DIR') {
           // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
           expect(volume).toBe('${TASKFLEET_TLS_DIR:-./.certs}:/etc/taskfleet/tls:ro');

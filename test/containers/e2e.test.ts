@@ -8,6 +8,7 @@ import {
   newAccount,
   projectContainers,
   projectLeftovers,
+  waitFor,
 } from '@taskfleet/infra';
 import { describe, expect, it } from 'vitest';
 import { e2eSuite } from '../support/e2e-suite.ts';
@@ -28,6 +29,33 @@ const metricsOf = (service: string, index: number) =>
     '-e',
     "fetch('http://127.0.0.1:3000/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
   ]);
+
+/** Wait until Prometheus's active targets are exactly this many healthy replicas per job. */
+async function scrapedReplicas(wanted: Record<string, number>): Promise<void> {
+  const seen = async () => {
+    const res = await fetch(`${target.prometheus()}/api/v1/targets?state=active`);
+    const { data } = (await res.json()) as {
+      data: { activeTargets: { labels: { job: string }; health: string }[] };
+    };
+    return Object.fromEntries(
+      Object.keys(wanted).map((job) => [
+        job,
+        data.activeTargets.filter((t) => t.labels.job === job && t.health === 'up').length,
+      ]),
+    );
+  };
+  let last: Record<string, number> = {};
+  await waitFor(
+    `Prometheus to scrape ${JSON.stringify(wanted)}`,
+    async () => {
+      last = await seen();
+      return Object.entries(wanted).every(([job, n]) => last[job] === n);
+    },
+    { timeoutMs: 60_000, intervalMs: 500 },
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; it scrapes ${JSON.stringify(last)}`);
+  });
+}
 
 // First: its account is made before the suite's last test spends this address's login budget.
 describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', () => {
@@ -90,6 +118,8 @@ describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', ()
         discovery.push(`${name} ${((performance.now() - healthyAt) / 1000).toFixed(1)} s`);
       }
       process.stderr.write(`scale out: first request after healthy: ${discovery.join(', ')}\n`);
+      // Prometheus scrapes every replica, found through Docker's DNS (refresh 5 s, scrape 5 s).
+      await scrapedReplicas({ tasks: 4, gateway: 3 });
       const before = requests;
       await compose(
         target.project,
@@ -105,6 +135,7 @@ describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', ()
       const after = requests;
       while (requests < after + 12) await new Promise((r) => setTimeout(r, 50));
       expect(after).toBeGreaterThan(before);
+      await scrapedReplicas({ tasks: 2, gateway: 2 });
     } finally {
       stop = true;
       await load;

@@ -13,35 +13,38 @@ const exec = promisify(execFile);
 const engine = await dockerEngineAnswers();
 const LABELS = { 'taskfleet.test-pid': String(process.pid) };
 
+/** One server image, started as the compose file starts it, minus its neighbours. */
 interface Case {
   image: string;
-  /** The Dockerfile's pinned Debian package (ARG name) and the package it pins. */
+  /** Its Dockerfile, the ARG that pins the Debian package, and that package. */
   dockerfile: string;
-  pin?: { arg: string; pkg: string };
-  prepare?: (c: GenericContainer) => GenericContainer;
+  pin: { arg: string; pkg: string };
+  env?: Record<string, string>;
+  /** Files from the repository, by their path in the container (as the compose file mounts them). */
+  files?: Record<string, string>;
+  directories?: Record<string, string>;
+  entrypoint?: string[];
 }
 
+const adminPassword = crypto.randomUUID();
 const servers: Case[] = [
   {
     image: 'taskfleet/postgres:15.20',
     dockerfile: 'deploy/images/postgres/Dockerfile',
     pin: { arg: 'POSTGRES_VERSION', pkg: 'postgresql-15' },
-    prepare: (c) => c.withEnvironment({ POSTGRES_PASSWORD: crypto.randomUUID() }).withTmpFs({ '/tmp': 'rw' }),
+    env: { POSTGRES_PASSWORD: crypto.randomUUID() },
   },
   {
     image: 'taskfleet/pgbouncer:1.18',
     dockerfile: 'deploy/pgbouncer/Dockerfile',
     pin: { arg: 'PGBOUNCER_VERSION', pkg: 'pgbouncer' },
-    prepare: (c) => {
-      const password = crypto.randomUUID();
-      return c.withEnvironment({
-        PGBOUNCER_DATABASES: 'taskfleet = host=127.0.0.1 port=5432 dbname=taskfleet',
-        PGBOUNCER_ADMIN_USER: 'postgres',
-        PGBOUNCER_ADMIN_PASSWORD: password,
-        PGBOUNCER_APP_USER: 'taskfleet',
-        PGBOUNCER_APP_PASSWORD: crypto.randomUUID(),
-        PGPASSWORD: password,
-      });
+    env: {
+      PGBOUNCER_DATABASES: 'taskfleet = host=127.0.0.1 port=5432 dbname=taskfleet',
+      PGBOUNCER_ADMIN_USER: 'postgres',
+      PGBOUNCER_ADMIN_PASSWORD: adminPassword,
+      PGBOUNCER_APP_USER: 'taskfleet',
+      PGBOUNCER_APP_PASSWORD: crypto.randomUUID(),
+      PGPASSWORD: adminPassword,
     },
   },
   {
@@ -53,54 +56,36 @@ const servers: Case[] = [
     image: 'taskfleet/rabbitmq:3.10.8',
     dockerfile: 'deploy/images/rabbitmq/Dockerfile',
     pin: { arg: 'RABBITMQ_VERSION', pkg: 'rabbitmq-server' },
-    prepare: (c) =>
-      c
-        .withEnvironment({ RABBITMQ_DEFAULT_USER: 'taskfleet', RABBITMQ_DEFAULT_PASS: crypto.randomUUID() })
-        .withTmpFs({ '/tmp': 'rw' }),
+    env: { RABBITMQ_DEFAULT_USER: 'taskfleet', RABBITMQ_DEFAULT_PASS: crypto.randomUUID() },
   },
   {
+    // The compose file's entrypoint and template and a test certificate; no gateway behind it (the
+    // health port answers all the same).
     image: 'taskfleet/nginx:1.22.1',
     dockerfile: 'deploy/images/nginx/Dockerfile',
     pin: { arg: 'NGINX_VERSION', pkg: 'nginx-light' },
-    // The compose file's entrypoint and template; no gateway behind it (the health port answers).
-    prepare: (c) =>
-      c
-        .withCopyFilesToContainer([
-          { source: repoPath('nginx/nginx.conf.template'), target: '/etc/taskfleet/nginx.conf.template' },
-          {
-            source: repoPath('nginx/docker-entrypoint.sh'),
-            target: '/etc/taskfleet/docker-entrypoint.sh',
-            mode: 0o755,
-          },
-        ])
-        .withCopyContentToContainer(CERT)
-        .withEntrypoint(['/etc/taskfleet/docker-entrypoint.sh']),
+    files: {
+      '/etc/taskfleet/nginx.conf.template': 'nginx/nginx.conf.template',
+      '/etc/taskfleet/docker-entrypoint.sh': 'nginx/docker-entrypoint.sh',
+    },
+    entrypoint: ['/etc/taskfleet/docker-entrypoint.sh'],
   },
   {
     image: 'taskfleet/prometheus:2.42.0',
     dockerfile: 'deploy/images/prometheus/Dockerfile',
     pin: { arg: 'PROMETHEUS_VERSION', pkg: 'prometheus' },
-    prepare: (c) =>
-      c
-        .withCopyFilesToContainer([
-          { source: repoPath('prometheus/compose/prometheus.yml'), target: '/etc/prometheus/prometheus.yml' },
-        ])
-        .withCopyDirectoriesToContainer([
-          { source: repoPath('prometheus/rules'), target: '/etc/prometheus/rules' },
-        ]),
+    files: { '/etc/prometheus/prometheus.yml': 'prometheus/compose/prometheus.yml' },
+    directories: { '/etc/prometheus/rules': 'prometheus/rules' },
   },
   {
     image: 'taskfleet/alertmanager:0.25.0',
     dockerfile: 'deploy/images/alertmanager/Dockerfile',
     pin: { arg: 'ALERTMANAGER_VERSION', pkg: 'prometheus-alertmanager' },
-    prepare: (c) =>
-      c.withCopyFilesToContainer([
-        { source: repoPath('prometheus/alertmanager.yml'), target: '/etc/alertmanager/alertmanager.yml' },
-      ]),
+    files: { '/etc/alertmanager/alertmanager.yml': 'prometheus/alertmanager.yml' },
   },
 ];
 
-/** A throwaway certificate for the nginx image test, made as `make up` makes the stack's. */
+/** A throwaway certificate for the nginx image, made as `make up` makes the stack's. */
 let CERT: { content: string; target: string; mode: number }[] = [];
 if (engine) {
   const dir = (await exec('mktemp', ['-d'])).stdout.trim();
@@ -111,6 +96,31 @@ if (engine) {
     mode: 0o644,
   }));
   await exec('rm', ['-rf', dir]);
+}
+
+/** The container as the compose file would run it (its tmpfs /tmp, its files), labelled as ours. */
+function containerOf(spec: Case): GenericContainer {
+  const c = new GenericContainer(spec.image)
+    .withLabels(LABELS)
+    .withTmpFs({ '/tmp': 'rw' })
+    .withEnvironment(spec.env ?? {})
+    .withCopyFilesToContainer(
+      Object.entries(spec.files ?? {}).map(([target, source]) => ({
+        source: repoPath(source),
+        target,
+        mode: 0o755,
+      })),
+    )
+    .withCopyDirectoriesToContainer(
+      Object.entries(spec.directories ?? {}).map(([target, source]) => ({
+        source: repoPath(source),
+        target,
+      })),
+    )
+    .withWaitStrategy(Wait.forHealthCheck())
+    .withStartupTimeout(180_000);
+  if (spec.image.startsWith('taskfleet/nginx:')) c.withCopyContentToContainer(CERT);
+  return spec.entrypoint ? c.withEntrypoint(spec.entrypoint) : c;
 }
 
 const pinOf = (dockerfile: string, arg: string) =>
@@ -125,18 +135,12 @@ const NO_BUILD_TOOLS = 'for t in gcc cc make g++ npm pnpm npx; do command -v $t 
 
 describe.skipIf(!engine)('the images, one by one (testcontainers)', () => {
   it.each(servers)('$image: healthy by its own check, non-root, pinned, no build tools', async (spec) => {
-    let container = new GenericContainer(spec.image)
-      .withLabels(LABELS)
-      .withWaitStrategy(Wait.forHealthCheck());
-    container = spec.prepare?.(container) ?? container;
-    const c = await container.withStartupTimeout(180_000).start();
+    const c = await containerOf(spec).start();
     started.push(c);
     expect((await c.exec(['id', '-u'])).output.trim()).not.toBe('0');
-    if (spec.pin) {
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
-      const version = await c.exec(['dpkg-query', '-W', '-f', '${Version}', spec.pin.pkg]);
-      expect(version.output.trim()).toBe(pinOf(spec.dockerfile, spec.pin.arg));
-    }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+    const version = await c.exec(['dpkg-query', '-W', '-f', '${Version}', spec.pin.pkg]);
+    expect(version.output.trim()).toBe(pinOf(spec.dockerfile, spec.pin.arg));
     expect((await c.exec(['sh', '-c', NO_BUILD_TOOLS])).output.trim()).toBe('');
     await c.stop({ timeout: 5_000 });
   });

@@ -59,6 +59,8 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
   /** `docker exec` in a container of the project (by compose service and replica number). */
   execIn(service: string, index: number, command: string[]): Promise<string>;
   containerName(service: string, index: number): string;
+  /** Prometheus's HTTP API, published on 127.0.0.1. */
+  prometheus(): string;
 } {
   const name = `tf-${opts.tag}-${process.pid}`;
   const project: ComposeProject = {
@@ -66,6 +68,8 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
     files: ['docker-compose.yml', 'deploy/compose/docker-compose.test.yml'],
     env: {},
   };
+  /** Containers crashed by crash(), with their restart count before. */
+  const crashed = new Map<string, number>();
   let tlsDir = '';
   let edge = '';
   let httpsBase = '';
@@ -90,6 +94,7 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
     edge: () => edge,
     https: () => ({ base: httpsBase, ca: readFileSync(join(tlsDir, 'tls.crt')) }),
     containers: () => projectContainers(name),
+    prometheus: () => `http://127.0.0.1:${project.env?.PROMETHEUS_PORT}`,
     async execIn(service: string, index: number, command: string[]) {
       return (
         await exec('docker', ['exec', containerName(service, index), ...command], { maxBuffer: 8 << 20 })
@@ -112,13 +117,26 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
     async crash(service: Replicated, index: number) {
       // Not `docker kill`: the engine counts that as a manual stop and its restart policy leaves the
       // container stopped. Killing the container's process is what a crash looks like to the engine.
-      const pid = Number(
-        oneLine(await dockerJson(['inspect', '-f', '{{.State.Pid}}', containerName(service, index)])),
-      );
-      if (!(pid > 0)) throw new Error(`${containerName(service, index)} has no process`);
-      process.kill(pid, 'SIGKILL');
+      const c = containerName(service, index);
+      const [pid, restarts] = oneLine(
+        await dockerJson(['inspect', '-f', '{{.State.Pid}} {{.RestartCount}}', c]),
+      )
+        .split(' ')
+        .map(Number);
+      if (!(pid! > 0)) throw new Error(`${c} has no process`);
+      crashed.set(c, restarts!);
+      process.kill(pid!, 'SIGKILL');
     },
     async whole() {
+      // Every crashed container restarted by the engine (its restart count went up), then all healthy.
+      for (const [c, before] of crashed) {
+        await waitFor(
+          `${c} restarted by its restart policy`,
+          async () => (await projectContainers(name)).find((x) => x.name === c && x.restarts > before),
+          { timeoutMs: 120_000, intervalMs: 500 },
+        );
+      }
+      crashed.clear();
       await waitHealthy(name, { timeoutMs: 120_000 });
     },
     outageKind: 'stopped (docker stop) and started (docker start)',

@@ -12,6 +12,9 @@ STACK := $(NODE) shared/infra/src/cli.ts
 RUNTIME ?= $(shell timeout 10 docker info >/dev/null 2>&1 && echo docker || echo native)
 ARGS ?=
 ENGINE := $(if $(filter docker,$(RUNTIME)),scripts/docker-engine.sh ensure >&2 &&,)
+ifeq ($(filter docker native,$(RUNTIME)),)
+$(error RUNTIME must be docker or native, not "$(RUNTIME)")
+endif
 
 .PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean images
 

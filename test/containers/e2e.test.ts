@@ -23,12 +23,7 @@ const served = (metrics: string) =>
     (n, m) => n + Number(m[1]),
     0,
   );
-const metricsOf = (service: string, index: number) =>
-  target.execIn(service, index, [
-    'node',
-    '-e',
-    "fetch('http://127.0.0.1:3000/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
-  ]);
+const metricsOf = (service: string, index: number) => target.metricsOf(service, index);
 
 /** Wait until Prometheus's active targets are exactly this many healthy replicas per job. */
 async function scrapedReplicas(wanted: Record<string, number>): Promise<void> {
@@ -96,15 +91,17 @@ describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', ()
       ] as const;
       const discovery: string[] = [];
       for (const [service, index] of fresh) {
-        const name = target.containerName(service, index);
+        const name = await target.containerName(service, index);
         // Healthy first (start-up time is the machine's), then discovered: that part is ours.
         let healthyAt = 0;
         for (let i = 0; ; i++) {
-          const c = (await projectContainers(target.project.name)).find((x) => x.name === name);
+          const c = (await projectContainers(target.project.name)).find(
+            (x) => x.service === service && x.index === index,
+          );
           if (!healthyAt && c?.health === 'healthy') healthyAt = performance.now();
           if (healthyAt && served(await metricsOf(service, index)) > 0) break;
           if (healthyAt && performance.now() - healthyAt > 15_000) {
-            const nginx = await containerLogs(target.containerName('nginx', 1), 200);
+            const nginx = await containerLogs(await target.containerName('nginx', 1), 200);
             throw new Error(
               `${name} took no request within 15 s of being healthy; nginx saw:\n${nginx
                 .split('\n')

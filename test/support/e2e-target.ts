@@ -46,7 +46,6 @@ export interface E2eTarget {
 }
 
 const secret = () => crypto.randomUUID().replaceAll('-', '');
-const oneLine = (s: string) => s.replace(/\s+/g, ' ').trim();
 
 /**
  * docker-compose.yml as `make up` runs it (the same images, compose command and health wait), as a
@@ -57,8 +56,9 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
   project: ComposeProject;
   containers(): Promise<ContainerStatus[]>;
   /** `docker exec` in a container of the project (by compose service and replica number). */
-  execIn(service: string, index: number, command: string[]): Promise<string>;
-  containerName(service: string, index: number): string;
+  /** The /metrics text of one replica, read inside its container (services publish no port). */
+  metricsOf(service: string, index: number): Promise<string>;
+  containerName(service: string, index: number): Promise<string>;
   /** Prometheus's HTTP API, published on 127.0.0.1. */
   prometheus(): string;
 } {
@@ -73,18 +73,10 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
   let tlsDir = '';
   let edge = '';
   let httpsBase = '';
-  let separator = '_';
-  const containerName = (service: string, index: number) => [name, service, index].join(separator);
-  const dockerJson = async (args: string[]) => (await exec('docker', args)).stdout;
-  const ready = async (c: string) =>
-    oneLine(
-      await dockerJson([
-        'inspect',
-        '-f',
-        '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}',
-        c,
-      ]),
-    );
+  const containerName = (service: string, index: number) => containerNameOf(name, service, index);
+  /** A container of the project, as `docker inspect` has it now. */
+  const status = async (service: string, index: number) =>
+    (await projectContainers(name)).find((c) => c.service === service && c.index === index);
 
   const target = {
     runtime: 'docker' as const,
@@ -95,32 +87,26 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
     https: () => ({ base: httpsBase, ca: readFileSync(join(tlsDir, 'tls.crt')) }),
     containers: () => projectContainers(name),
     prometheus: () => `http://127.0.0.1:${project.env?.PROMETHEUS_PORT}`,
-    async execIn(service: string, index: number, command: string[]) {
-      return (
-        await exec('docker', ['exec', containerName(service, index), ...command], { maxBuffer: 8 << 20 })
-      ).stdout;
+    async metricsOf(service: string, index: number) {
+      const script =
+        "fetch('http://127.0.0.1:3000/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))";
+      const c = await containerName(service, index);
+      return (await exec('docker', ['exec', c, 'node', '-e', script], { maxBuffer: 8 << 20 })).stdout;
     },
     async gatewayMetrics() {
       const gateways = (await projectContainers(name)).filter(
         (c) => c.service === 'gateway' && c.state === 'running',
       );
-      return Promise.all(
-        gateways.map(async (c) =>
-          target.execIn('gateway', c.index, [
-            'node',
-            '-e',
-            "fetch('http://127.0.0.1:3000/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))",
-          ]),
-        ),
-      );
+      return Promise.all(gateways.map((c) => target.metricsOf('gateway', c.index)));
     },
     async crash(service: Replicated, index: number) {
       // Not `docker kill`: the engine counts that as a manual stop and its restart policy leaves the
       // container stopped. Killing the container's process is what a crash looks like to the engine.
-      const c = containerName(service, index);
-      const [pid, restarts] = oneLine(
-        await dockerJson(['inspect', '-f', '{{.State.Pid}} {{.RestartCount}}', c]),
-      )
+      const c = await containerName(service, index);
+      const [pid, restarts] = (
+        await exec('docker', ['inspect', '-f', '{{.State.Pid}} {{.RestartCount}}', c])
+      ).stdout
+        .trim()
         .split(' ')
         .map(Number);
       if (!(pid! > 0)) throw new Error(`${c} has no process`);
@@ -141,11 +127,11 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
     },
     outageKind: 'stopped (docker stop) and started (docker start)',
     async outage(server: Server) {
-      const c = containerName(server, 1);
+      const c = await containerName(server, 1);
       await exec('docker', ['stop', '-t', '10', c]);
       return async () => {
         await exec('docker', ['start', c]);
-        await waitFor(`${c} healthy`, async () => (await ready(c)) === 'running healthy', {
+        await waitFor(`${c} healthy`, async () => (await status(server, 1))?.health === 'healthy', {
           timeoutMs: 120_000,
           intervalMs: 500,
         });
@@ -155,7 +141,6 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
 
   beforeAll(async () => {
     if (!target.available) return;
-    separator = (await containerNameOf(name, 'x', 1)).slice(name.length, name.length + 1);
     tlsDir = mkdtempSync(join(tmpdir(), `${name}-tls-`));
     chmodSync(tlsDir, 0o755); // nginx (www-data) must reach the files; the key itself is 0640
     await exec(join(REPO_ROOT, 'nginx/self-signed-cert.sh'), [tlsDir]);

@@ -72,16 +72,30 @@ async function composeArgs(project: ComposeProject, args: string[]): Promise<[st
   return [bin!, [...pre, '-p', project.name, ...files, ...args]];
 }
 
-/** Run a compose command with its output on ours (progress a person can follow). */
+/** Run a compose command with its output on ours (progress a person can follow), or quietly. */
 export async function compose(
   project: ComposeProject,
   args: string[],
   opts: { quiet?: boolean } = {},
 ): Promise<void> {
   const [bin, argv] = await composeArgs(project, args);
+  await visibly(bin, argv, { env: composeEnv(project), quiet: opts.quiet ?? false });
+}
+
+/** Build the images of the compose file (deploy/images/build.sh), each build's line on our output. */
+export async function buildImages(opts: { missingOnly: boolean }): Promise<void> {
+  await visibly('deploy/images/build.sh', opts.missingOnly ? ['--missing'] : [], { quiet: false });
+}
+
+/** Run a command from the repository root; quiet, its stderr's tail goes into the error if it fails. */
+async function visibly(
+  bin: string,
+  argv: string[],
+  opts: { env?: NodeJS.ProcessEnv; quiet: boolean },
+): Promise<void> {
   const child = spawn(bin, argv, {
     cwd: REPO_ROOT,
-    env: composeEnv(project),
+    env: opts.env ?? process.env,
     stdio: opts.quiet ? ['ignore', 'ignore', 'pipe'] : 'inherit',
   });
   let stderr = '';
@@ -94,26 +108,6 @@ export async function compose(
   });
   if (code !== 0)
     throw new Error(`${bin} ${argv.join(' ')} failed (exit ${code})${stderr ? `:\n${stderr}` : ''}`);
-}
-
-/** Build the images the compose file runs that are not there yet (deploy/images/build.sh). */
-export async function buildImages(opts: { missingOnly: boolean; quiet?: boolean }): Promise<void> {
-  const args = opts.missingOnly ? ['--missing'] : [];
-  const child = spawn('deploy/images/build.sh', args, {
-    cwd: REPO_ROOT,
-    stdio: opts.quiet ? ['ignore', 'pipe', 'pipe'] : 'inherit',
-  });
-  let output = '';
-  const keep = (d: Buffer) => {
-    output = (output + d.toString()).slice(-8_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`deploy/images/build.sh failed (exit ${code})\n${output}`);
 }
 
 /** Every container of the project (running or not), from `docker inspect`. */

@@ -26,6 +26,7 @@ discover() {
     # As patient as Docker's own health check (3 s): a cold replica's first checks can be slow.
     curl -fsS -m 3 -o /dev/null "http://$addr${GATEWAY_READY_PATH:-/health/ready}" 2>/dev/null && printf '%s ' "$addr"
   done
+  return 0 # a replica that isn't ready is left out, not an error (set -e would end the caller)
 }
 
 render() { # render "host:port host:port …"
@@ -48,6 +49,7 @@ if [ -n "${GATEWAY_DISCOVER:-}" ]; then
   # The watcher: a child of this shell, which becomes nginx's master below (it reaps the watcher if
   # it ever ends). A config that fails `nginx -t` is not loaded; the running one stays.
   (
+    set +e # nothing here may end the watcher: a failed round is tried again next round
     while sleep "${NGINX_RESOLVE_INTERVAL:-3}"; do
       now=$(discover)
       [ -n "$now" ] && [ "$now" != "$servers" ] || continue

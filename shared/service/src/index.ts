@@ -24,6 +24,7 @@ export {
   redisSettings,
   serverSettings,
 } from './settings.ts';
-export { traceIdOf } from './telemetry.ts';
+export { traceContextOf, traceIdOf } from './telemetry.ts';
+export { activeTraceparent, inSpan, tracer, tracingEnabled } from './tracing.ts';
 export type { VerifiedClaims } from './verified-tokens.ts';
 export { VerifiedTokens } from './verified-tokens.ts';

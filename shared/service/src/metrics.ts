@@ -3,6 +3,7 @@
 // their own metrics to `app.metricsRegistry`.
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { tracingRegistry } from './tracing.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,7 +34,8 @@ export const httpMetrics = fp(
     // Scraped every few seconds: not worth a log line each time.
     app.get('/metrics', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
       reply.type(registry.contentType);
-      return registry.metrics();
+      // The app's metrics, then the process-wide tracing SDK's (tracing.ts).
+      return `${await registry.metrics()}\n${await tracingRegistry.metrics()}`;
     });
   },
   { name: 'http-metrics' },

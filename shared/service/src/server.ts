@@ -8,10 +8,14 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { LogController } from 'fastify';
 import { configOrExit } from './config.ts';
+import { traceLogFields } from './telemetry.ts';
+import { stopTracing } from './tracing.ts';
 
 /** Logger options for a service: the level, and never an Authorization or Cookie header in a log. */
 export const serviceLogger = (level: string): FastifyServerOptions['logger'] => ({
   level,
+  // trace_id and span_id on every line logged inside a trace (nothing outside one, or without the SDK).
+  mixin: traceLogFields,
   redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], censor: '[redacted]' },
 });
 
@@ -49,6 +53,7 @@ export async function runService<C extends ServerSettings>(
     if (err) app.log.error({ err }, 'fatal error, shutting down');
     else app.log.info({ signal, drainMs: config.SHUTDOWN_DRAIN_MS }, 'shutting down');
     await drain(app, err ? 0 : config.SHUTDOWN_DRAIN_MS);
+    await stopTracing(); // the last requests' spans leave before the process does
   });
   await app.listen({ host: config.HOST, port: config.PORT });
   return app;

@@ -58,6 +58,22 @@ export async function mintDevToken(dir: string, userId: string, ttlSeconds = 360
 }
 
 const NODE_ARGS = ['--conditions=@taskfleet/source'];
+// A service process loads the tracing SDK before its own modules (shared/service/src/tracing-register.ts).
+const SERVICE_NODE_ARGS = [...NODE_ARGS, `--import=${repoPath('shared/service/src/tracing-register.ts')}`];
+
+/**
+ * The tracing settings of one replica: the OTEL_* variables of the environment pass through unchanged
+ * (OpenTelemetry's standard ones); the service's name is its own; and with no trace receiver named
+ * (OTEL_EXPORTER_OTLP_ENDPOINT or …_TRACES_ENDPOINT) tracing is off — natively nothing receives
+ * traces unless you run one, and spans sent nowhere cost CPU for nothing.
+ */
+export function tracingEnv(env: Record<string, string | undefined>, service: string): Record<string, string> {
+  const receiver = env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  return {
+    OTEL_SERVICE_NAME: service,
+    ...(env.OTEL_SDK_DISABLED === undefined && !receiver ? { OTEL_SDK_DISABLED: 'true' } : {}),
+  };
+}
 
 /** Run each service's migrations once (not by every replica at start-up), one service after the other. */
 export async function migrateServices(ctx: StartContext, env: Record<string, string>): Promise<void> {
@@ -81,10 +97,16 @@ export async function startServiceReplica(
 ): Promise<void> {
   const name = `${replica.service}-${replica.index}`;
   const log = logFile(ctx, name);
-  const proc = launch(process.execPath, [...NODE_ARGS, repoPath(entry)], {
+  const proc = launch(process.execPath, [...SERVICE_NODE_ARGS, repoPath(entry)], {
     stack: ctx.dir,
     logFile: log,
-    env: { ...process.env, ...env, HOST: replica.host, PORT: String(replica.port) },
+    env: {
+      ...process.env,
+      ...env,
+      ...tracingEnv({ ...process.env, ...env }, replica.service),
+      HOST: replica.host,
+      PORT: String(replica.port),
+    },
   });
   ctx.record({
     name,

@@ -45,7 +45,7 @@ describe('trace context', () => {
 
     const completed = lines.filter((l) => l.msg === 'request completed');
     expect(completed).toHaveLength(2);
-    expect(completed[0]).toMatchObject({ traceId: TRACE, req: { url: '/echo' }, res: { statusCode: 200 } });
-    expect(completed[1]).not.toHaveProperty('traceId');
+    expect(completed[0]).toMatchObject({ trace_id: TRACE, req: { url: '/echo' }, res: { statusCode: 200 } });
+    expect(completed[1]).not.toHaveProperty('trace_id');
   });
 });

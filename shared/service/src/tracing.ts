@@ -1,0 +1,71 @@
+// Taskfleet's side of tracing, light enough for every module to import: the tracer of our own spans,
+// helpers to run code in a span and to hand the trace on, and the tracing SDK's metrics. The SDK itself
+// (tracing-sdk.ts) is loaded only by the process entry (tracing-register.ts); without it — under
+// OTEL_SDK_DISABLED and in tests — the API's no-op tracer answers and these helpers cost next to nothing.
+import type { Attributes, Span } from '@opentelemetry/api';
+import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { Counter, Registry } from 'prom-client';
+
+/** The tracer of Taskfleet's own spans. */
+export const tracer = trace.getTracer('taskfleet');
+
+/**
+ * The tracing SDK's own metrics, process-wide (one SDK per process); every service's /metrics shows
+ * them beside the app's (metrics.ts). Zero while tracing is off.
+ */
+export const tracingRegistry = new Registry();
+export const spansExported = new Counter({
+  name: 'tracing_spans_exported_total',
+  help: 'Spans handed to the trace receiver successfully',
+  registers: [tracingRegistry],
+});
+export const spansDropped = new Counter({
+  name: 'tracing_spans_dropped_total',
+  help: 'Spans lost: the export queue was full (reason queue_full) or the receiver failed (the error type)',
+  labelNames: ['reason'],
+  registers: [tracingRegistry],
+});
+
+let flush: (() => Promise<void>) | undefined;
+
+/** Whether the tracing SDK runs in this process. */
+export const tracingEnabled = (): boolean => flush !== undefined;
+
+/** Called by the SDK's module when it has started: how to flush and stop it on shutdown. */
+export function tracingStarted(stop: () => Promise<void>): void {
+  flush = stop;
+}
+
+/** Export what is queued and stop the SDK (on shutdown, once the app has closed). */
+export async function stopTracing(): Promise<void> {
+  const stop = flush;
+  flush = undefined;
+  await stop?.().catch(() => {});
+}
+
+/**
+ * Run `fn` in a span of its own (a child of the active one), recording a thrown error on it. For the
+ * decisions worth seeing in a trace: which cache layer answered, which replica served, what a limit said.
+ */
+export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer.startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn(span);
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The W3C traceparent of the active span, or undefined when nothing is being traced. */
+export function activeTraceparent(): string | undefined {
+  const span = trace.getSpan(context.active());
+  if (!span) return undefined;
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  if (!trace.isSpanContextValid(span.spanContext())) return undefined;
+  return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
+}

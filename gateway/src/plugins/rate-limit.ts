@@ -10,6 +10,12 @@ import type { Config } from '../config.ts';
 import { GatewayErrors } from '../errors.ts';
 import { redisWithLocalFallback } from '../rate-limit-store.ts';
 
+const RULES = ['user', 'ip', 'auth'] as const;
+type Rule = (typeof RULES)[number];
+/** The rule from its key's prefix: `user:<subject>`, `ip:<address>`, `auth:<address>` (routes/proxy.ts). */
+const ruleOf = (key: string): Rule =>
+  key.startsWith('user:') ? 'user' : key.startsWith('ip:') ? 'ip' : 'auth';
+
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     // Rate limits give up on Redis after 100 ms: they have a local fallback.
@@ -29,6 +35,21 @@ export default fp<{ config: Config }>(
       labelNames: ['limit'],
       registers,
     });
+    const decisions = new Counter({
+      name: 'gateway_rate_limit_decisions_total',
+      help:
+        'Rate-limit decisions by the rule that applied (user: a verified subject; ip: no token; auth: ' +
+        'the per-address budget of /v1/auth/*) and the decision (allowed | limited)',
+      labelNames: ['rule', 'decision'],
+      registers,
+    });
+    // Children made once: the hot path increments without building label objects.
+    const decided = Object.fromEntries(
+      RULES.map((rule) => [
+        rule,
+        { allowed: decisions.labels(rule, 'allowed'), limited: decisions.labels(rule, 'limited') },
+      ]),
+    ) as Record<Rule, { allowed: Counter.Internal; limited: Counter.Internal }>;
     await app.register(rateLimit, {
       global: true,
       hook: 'preHandler',
@@ -37,6 +58,9 @@ export default fp<{ config: Config }>(
       keyGenerator: (request) => (request.subject ? `user:${request.subject}` : `ip:${request.ip}`),
       store: redisWithLocalFallback(redis, `${config.REDIS_KEY_PREFIX}rl:`, () => fallbacks.inc()),
       enableDraftSpec: true, // RateLimit-Limit / -Remaining / -Reset, and Retry-After on 429
+      // Called with the key of the rule that applied (keyGenerator here, the auth routes' own).
+      onExceeding: (_request, key) => decided[ruleOf(key)].allowed.inc(),
+      onExceeded: (_request, key) => decided[ruleOf(key)].limited.inc(),
       errorResponseBuilder: (request, context) => {
         rejected.inc({
           limit: request.url.startsWith('/v1/auth/') ? 'auth' : request.subject ? 'user' : 'ip',

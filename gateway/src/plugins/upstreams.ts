@@ -17,6 +17,11 @@ declare module 'fastify' {
   }
 }
 
+/** gateway_circuit_breaker_state's values: growing with how much of a replica's traffic is held back. */
+const BREAKER_STATE = { closed: 0, 'half-open': 1, open: 2 } as const;
+/** host:port of a replica's origin (`http://10.0.1.7:3000`), the port kept even when it is 80. */
+const addressOf = (origin: string) => origin.replace(/^https?:\/\//, '');
+
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     const group = (service: string, list: string) =>
@@ -52,6 +57,19 @@ export default fp<{ config: Config }>(
       collect() {
         for (const g of groups)
           this.set({ service: g.service }, g.upstreams.filter((u) => u.state === 'open').length);
+      },
+    });
+    new Gauge({
+      name: 'gateway_circuit_breaker_state',
+      help: 'Circuit breaker of each replica (upstream = its address): 0 closed, 1 half-open, 2 open',
+      labelNames: ['service', 'upstream'],
+      registers,
+      collect() {
+        // From scratch each scrape: replicas that left DNS leave no stale series behind.
+        this.reset();
+        for (const g of groups)
+          for (const u of g.upstreams)
+            this.set({ service: g.service, upstream: addressOf(u.origin) }, BREAKER_STATE[u.state]);
       },
     });
     app.decorate('proxyOptions', {

@@ -5,11 +5,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { instrumentPool } from './pool-metrics.ts';
 import type { PostgresSettings } from './settings.ts';
 
 /**
- * A pool for `name` (its application_name in pg_stat_activity), ended when the app closes; with
- * `readiness`, a health check under that name that runs `select 1` on it.
+ * A pool for `name` (its application_name in pg_stat_activity), ended when the app closes, measured on
+ * the app's registry (pool-metrics.ts: db_pool_*{pool=name}); with `readiness`, a health check under
+ * that name that runs `select 1` on it.
  */
 export function postgresPool(
   app: FastifyInstance,
@@ -29,7 +31,9 @@ export function postgresPool(
     application_name: opts.name,
   });
   pool.on('error', (err) => app.log.warn({ err, pool: opts.name }, 'idle database connection lost'));
+  const unmeasure = instrumentPool(app.metricsRegistry, opts.name, pool);
   app.addHook('onClose', async () => {
+    unmeasure();
     await pool.end();
   });
   if (opts.readiness)

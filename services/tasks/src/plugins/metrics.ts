@@ -82,6 +82,12 @@ function createMetrics(registry: Registry) {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    amqpConsumed: new Counter({
+      name: 'amqp_messages_consumed_total',
+      help: 'Messages consumed from RabbitMQ by how they were settled (the L1 consumer acks on delivery), by queue',
+      labelNames: ['queue', 'outcome'],
+      registers,
+    }),
     eventsConnected: new Gauge({
       name: 'tasks_events_connected',
       help: '1 while the invalidation channel is up (L1 in use)',

@@ -21,6 +21,8 @@ export interface InvalidatorOptions {
   keyPrefix: string;
   floorTtlSeconds: number;
   onHandled: (outcome: 'ok' | 'retry' | 'dead_letter', event?: TaskEvent) => void;
+  /** A message settled with the broker: acked (handled) or dead-lettered (nacked, never requeued). */
+  onSettled?: (outcome: 'ack' | 'dead_letter') => void;
   /** How many events wait for Redis changed by `delta` (+1 at a first failure, -1 when done). */
   onWaiting?: (delta: 1 | -1) => void;
   /** Back-off between attempts while Redis is unreachable. */
@@ -56,7 +58,10 @@ export async function consumeInvalidations(
             parseLsn(event.lsn),
             opts.floorTtlSeconds,
           );
-          if (open) ch.ack(msg);
+          if (open) {
+            ch.ack(msg);
+            opts.onSettled?.('ack');
+          }
           opts.onHandled('ok', event);
           return;
         } catch {
@@ -80,6 +85,7 @@ export async function consumeInvalidations(
         event = parseTaskEvent(msg.content);
       } catch {
         ch.nack(msg, false, false); // poison: to the dead-letter queue, never retried
+        opts.onSettled?.('dead_letter');
         opts.onHandled('dead_letter');
         return;
       }
@@ -94,7 +100,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The job: consuming from the first connection on, again on every reconnection. */
 export default fp<{ config: Config }>(
   async (app, { config }) => {
-    const { invalidations, invalidationsWaiting } = app.workerMetrics;
+    const { invalidations, invalidationsWaiting, amqpConsumed } = app.workerMetrics;
     app.amqp.onConnect((connection) =>
       consumeInvalidations(connection, {
         queue: config.INVALIDATOR_QUEUE,
@@ -102,6 +108,7 @@ export default fp<{ config: Config }>(
         keyPrefix: config.REDIS_KEY_PREFIX,
         floorTtlSeconds: 300,
         onHandled: (outcome) => invalidations.inc({ outcome }),
+        onSettled: (outcome) => amqpConsumed.inc({ queue: config.INVALIDATOR_QUEUE, outcome }),
         onWaiting: (delta) => invalidationsWaiting.inc(delta),
       }),
     );

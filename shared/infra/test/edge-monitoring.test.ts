@@ -1,6 +1,6 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   binary,
@@ -17,6 +17,11 @@ import { testStack } from '../src/vitest/index.ts';
 const stack = testStack();
 const { nginx, prometheus, alertmanager } = stack.state.endpoints;
 const edge = `http://${nginx.host}:${nginx.httpPort}`;
+// nginx writes its access log beside its error log (the component's log file).
+const accessLog = join(
+  dirname(stack.state.components.find((c) => c.kind === 'nginx')!.logFile),
+  'nginx-access.log',
+);
 const scratch = mkdtempSync(join(tmpdir(), 'taskfleet-config-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -66,6 +71,51 @@ describe('nginx from nginx/nginx.conf.template', () => {
     const res = await fetch(`${edge}/nginx-health`);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('server')).toBe('nginx'); // server_tokens off: no version
+  });
+
+  it('writes one JSON access-log line per request, with the request id and the trace context', async () => {
+    const requestId = `access-log-${crypto.randomUUID()}`;
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await fetch(`${edge}/v1/tasks`, { headers: { 'x-request-id': requestId, traceparent } });
+    // Other test files use this nginx too: find our line by its request id (written within flush=1s).
+    const line = await waitFor(
+      'the request in the access log',
+      async () =>
+        readFileSync(accessLog, 'utf8')
+          .split('\n')
+          .find((l) => l.includes(requestId)),
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    expect(Object.keys(entry).sort()).toEqual(
+      [
+        'bytes',
+        'method',
+        'remote_addr',
+        'request_id',
+        'request_time',
+        'status',
+        'time',
+        'traceparent',
+        'traceresponse',
+        'upstream',
+        'upstream_status',
+        'upstream_time',
+        'uri',
+      ].sort(),
+    );
+    expect(entry).toMatchObject({
+      request_id: requestId,
+      method: 'GET',
+      uri: '/v1/tasks',
+      status: 503,
+      traceparent,
+    });
+    expect(typeof entry.bytes).toBe('number');
+    expect(typeof entry.request_time).toBe('number');
+    expect(Date.parse(entry.time as string)).not.toBeNaN();
+    // No gateway in this stack: nothing answered upstream, so no traceresponse (a string all the same).
+    expect(entry.traceresponse).toBe('');
   });
 
   it('serves stub_status on the internal listener only', async () => {

@@ -4,6 +4,8 @@
 // never reached a replica (the connection could not be made); otherwise the client decides, with its
 // Idempotency-Key. The body is buffered by Fastify (bounded by BODY_LIMIT), which is what makes a retry
 // possible.
+
+import { tracingEnabled } from '@taskfleet/service';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { GatewayErrors } from './errors.ts';
@@ -28,7 +30,18 @@ const DROP_REQUEST = new Set([
   'x-forwarded-proto',
   'x-forwarded-host',
 ]);
-const DROP_RESPONSE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'trailer', 'upgrade']);
+// traceresponse: the gateway answers with its own (shared/service telemetry.ts), naming its span.
+const DROP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'trailer',
+  'upgrade',
+  'traceresponse',
+]);
+// With tracing on, the HTTP client's instrumentation sends the gateway's own trace context (its client
+// span, a child of the caller's): the caller's headers would contradict it. Without, they pass as they are.
+const TRACE_CONTEXT = ['traceparent', 'tracestate'];
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
 /** Errors raised before any byte of the request left: safe to retry whatever the method. */
 const NOT_SENT = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -77,6 +90,7 @@ export async function exchange(
   for (const [name, value] of Object.entries(request.headers)) {
     if (value !== undefined && !DROP_REQUEST.has(name)) headers[name] = value;
   }
+  if (tracingEnabled()) for (const name of TRACE_CONTEXT) delete headers[name];
   headers['x-request-id'] = request.id;
   const forwardedFor = request.headers['x-forwarded-for'];
   headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${request.ip}` : request.ip;

@@ -1,7 +1,7 @@
 // Idempotency-Key claims in Redis (idempotency.ts, ADR 0009), on a connection of their own: claims wait
 // longer than rate limits (on a saturated host Redis answers can take over 100 ms,
 // docs/performance.md), then fall back to the services' own record of keys.
-import { redisClient } from '@taskfleet/service';
+import { activeSpan, redisClient } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
 import type { Config } from '../config.ts';
@@ -31,7 +31,10 @@ export default fp<{ config: Config }>(
       prefix: config.REDIS_KEY_PREFIX,
       ttlSeconds: config.IDEMPOTENCY_TTL_SECONDS,
       leaseMs: config.IDEMPOTENCY_LEASE_MS,
-      onDecision: (decision) => decisions.inc({ decision }),
+      onDecision: (decision) => {
+        decisions.inc({ decision });
+        activeSpan()?.setAttribute('idempotency.decision', decision); // in a trace, on the request's span
+      },
       log: app.log,
     });
     new Gauge({

@@ -43,6 +43,8 @@ export { guardStack } from './guard.ts';
 export { httpsJson } from './https-json.ts';
 export type { LeftoverProcess } from './leftovers.ts';
 export { processesOfStacks } from './leftovers.ts';
+export type { OtlpReceiver, ReceivedSpan } from './otlp-receiver.ts';
+export { startOtlpReceiver } from './otlp-receiver.ts';
 export { REPO_ROOT, repoPath } from './paths.ts';
 export { freePorts, isPortFree, TEST_BASE_PORTS } from './ports.ts';
 export type { ProcessIdentity, StopSpec } from './proc.ts';

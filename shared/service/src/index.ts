@@ -1,3 +1,4 @@
+export type { Span } from '@opentelemetry/api';
 export type { BearerOptions, KeySource, Verdict } from './bearer.ts';
 export { BearerVerifier, bearerAuth, jwksFromText, jwksFromUrl } from './bearer.ts';
 export type { RedisOptions } from './clients.ts';
@@ -25,6 +26,6 @@ export {
   serverSettings,
 } from './settings.ts';
 export { traceContextOf, traceIdOf } from './telemetry.ts';
-export { activeTraceparent, inSpan, tracer, tracingEnabled } from './tracing.ts';
+export { activeSpan, activeTraceparent, inSpan, inTraceOf, tracer, tracingEnabled } from './tracing.ts';
 export type { VerifiedClaims } from './verified-tokens.ts';
 export { VerifiedTokens } from './verified-tokens.ts';

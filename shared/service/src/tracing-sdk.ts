@@ -64,7 +64,10 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): void {
         // Database, cache and broker calls only inside a trace: the relay's polling, readiness checks
         // and background jobs would otherwise each start a trace of one span, many per second.
         '@opentelemetry/instrumentation-pg': { requireParentSpan: true, enhancedDatabaseReporting: false },
-        '@opentelemetry/instrumentation-ioredis': { requireParentSpan: true },
+        '@opentelemetry/instrumentation-ioredis': {
+          requireParentSpan: true,
+          dbStatementSerializer: redisStatement,
+        },
         '@opentelemetry/instrumentation-undici': { requireParentforSpans: true },
       }),
       new FastifyOtelInstrumentation({
@@ -78,6 +81,15 @@ export function startTracing(env: NodeJS.ProcessEnv = process.env): void {
   sdk.start();
   const started = sdk;
   tracingStarted(() => started.shutdown());
+}
+
+/**
+ * A Redis command as a span shows it: the command and its keys, never its values (cached tasks, tokens)
+ * nor a script's text.
+ */
+function redisStatement(command: string, args: unknown[]): string {
+  const keys = /^eval(sha)?(_ro)?$/i.test(command) ? args.slice(2, 2 + Number(args[1])) : args.slice(0, 1);
+  return [command, ...keys.map(String)].join(' ');
 }
 
 /** The libraries traced; with the import hooks' include list (tracing-register.ts) in one place. */

@@ -3,11 +3,12 @@
 // (tracing-sdk.ts) is loaded only by the process entry (tracing-register.ts); without it — under
 // OTEL_SDK_DISABLED and in tests — the API's no-op tracer answers and these helpers cost next to nothing.
 import type { Attributes, Span } from '@opentelemetry/api';
-import { context, SpanStatusCode, trace } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Counter, Registry } from 'prom-client';
 
 /** The tracer of Taskfleet's own spans. */
 export const tracer = trace.getTracer('taskfleet');
+const NO_SPAN = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 /**
  * The tracing SDK's own metrics, process-wide (one SDK per process); every service's /metrics shows
@@ -48,6 +49,8 @@ export async function stopTracing(): Promise<void> {
  * decisions worth seeing in a trace: which cache layer answered, which replica served, what a limit said.
  */
 export function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  // Without the SDK: no span and no context switch (the no-op tracer would still make both).
+  if (!flush) return fn(NO_SPAN);
   return tracer.startActiveSpan(name, { attributes }, async (span) => {
     try {
       return await fn(span);
@@ -69,3 +72,15 @@ export function activeTraceparent(): string | undefined {
   if (!trace.isSpanContextValid(span.spanContext())) return undefined;
   return `00-${traceId}-${spanId}-${traceFlags.toString(16).padStart(2, '0')}`;
 }
+
+/**
+ * Run `fn` inside the trace a stored W3C traceparent names (an outbox row's, say), so what it does —
+ * publishing the row's event — joins the trace of the request that wrote it.
+ */
+export function inTraceOf<T>(traceparent: string | null | undefined, fn: () => T): T {
+  if (!flush || !traceparent) return fn();
+  return context.with(propagation.extract(context.active(), { traceparent }), fn);
+}
+
+/** The span in progress when tracing, for a decision worth recording on it; undefined otherwise. */
+export const activeSpan = (): Span | undefined => (flush ? trace.getActiveSpan() : undefined);

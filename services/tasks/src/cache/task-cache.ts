@@ -11,6 +11,8 @@
 // Concurrent misses for one key share one load (single-flight). Redis down: L1 + database, no errors.
 
 import { lsnHex } from '@taskfleet/events';
+import type { Span } from '@taskfleet/service';
+import { activeSpan, inSpan } from '@taskfleet/service';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Metrics } from '../plugins/metrics.ts';
@@ -53,7 +55,7 @@ export class TaskCache {
   private readonly floors: LRUCache<string, bigint>;
   /** The owners' current generations, as last read from Redis (evicted by events). */
   private readonly generations: LRUCache<string, number>;
-  private readonly inflight = new Map<string, Promise<Entry>>();
+  private readonly inflight = new Map<string, Promise<{ entry: Entry; layer: 'l2' | 'database' }>>();
   private readonly opts: CacheOptions;
   /** L1 is trusted only while the invalidation channel is up (events in a gap would be lost). */
   private l1Enabled = false;
@@ -66,6 +68,10 @@ export class TaskCache {
     this.l1 = new LRUCache<string, Entry>({
       max: opts.l1MaxEntries,
       ttl: opts.l1TtlMs,
+      // Sizes for tasks_l1_bytes only (three string lengths per set); lru-cache tracks sizes only with a
+      // bound, so the bound is one no entry reaches: entries are still limited by count alone.
+      sizeCalculation: (entry, key) => key.length + entry.json.length + entry.lsn.length,
+      maxEntrySize: Number.MAX_SAFE_INTEGER,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') opts.metrics.cacheEvictions.inc({ layer: 'l1', reason: 'capacity' });
       },
@@ -76,6 +82,11 @@ export class TaskCache {
 
   get l1Size(): number {
     return this.l1.size;
+  }
+
+  /** Characters held by L1's keys and entries (≈ bytes: V8 stores ASCII strings one byte a character). */
+  get l1Bytes(): number {
+    return this.l1.calculatedSize;
   }
 
   /**
@@ -107,16 +118,31 @@ export class TaskCache {
     minLsn: bigint | null,
     load: (floor: bigint | null) => Promise<{ value: T; lsn: bigint }>,
   ): Promise<T> {
+    // In a trace: which layer answered (l1, l2 or database) and the freshness the answer had to meet.
+    return inSpan('cache.lookup', { 'cache.kind': kind }, (span) =>
+      this.lookup(span, kind, key, minLsn, load),
+    );
+  }
+
+  private async lookup<T>(
+    span: Span,
+    kind: Kind,
+    key: string,
+    minLsn: bigint | null,
+    load: (floor: bigint | null) => Promise<{ value: T; lsn: bigint }>,
+  ): Promise<T> {
     const { metrics } = this.opts;
     const floor = this.floors.get(key) ?? null;
     const need = floor === null ? minLsn : minLsn === null || floor > minLsn ? floor : minLsn;
     const fresh = (e: Entry | undefined): e is Entry =>
       e !== undefined && (need === null || e.lsn >= hex(need));
 
+    if (need !== null) span.setAttribute('cache.min_lsn', hex(need));
     if (this.l1Enabled) {
       const e = this.l1.get(key);
       if (fresh(e)) {
         metrics.cacheHits.inc({ layer: 'l1', kind });
+        span.setAttribute('cache.layer', 'l1');
         return JSON.parse(e.json) as T;
       }
       metrics.cacheMisses.inc({ layer: 'l1', kind });
@@ -129,9 +155,10 @@ export class TaskCache {
       flight = this.fill(kind, key, need, load).finally(() => this.inflight.delete(key));
       this.inflight.set(key, flight);
     }
-    let entry = await flight;
-    if (!fresh(entry)) entry = await this.fill(kind, key, need, load);
-    return JSON.parse(entry.json) as T;
+    let filled = await flight;
+    if (!fresh(filled.entry)) filled = await this.fill(kind, key, need, load);
+    span.setAttribute('cache.layer', filled.layer);
+    return JSON.parse(filled.entry.json) as T;
   }
 
   private async fill<T>(
@@ -139,7 +166,7 @@ export class TaskCache {
     key: string,
     need: bigint | null,
     load: (floor: bigint | null) => Promise<{ value: T; lsn: bigint }>,
-  ): Promise<Entry> {
+  ): Promise<{ entry: Entry; layer: 'l2' | 'database' }> {
     const { metrics, redis } = this.opts;
     const fresh = (e: Entry | undefined): e is Entry =>
       e !== undefined && (need === null || e.lsn >= hex(need));
@@ -153,7 +180,7 @@ export class TaskCache {
     if (fresh(fromL2)) {
       metrics.cacheHits.inc({ layer: 'l2', kind });
       this.fillL1(key, fromL2);
-      return fromL2;
+      return { entry: fromL2, layer: 'l2' };
     }
     metrics.cacheMisses.inc({ layer: 'l2', kind });
     const { value, lsn } = await load(need);
@@ -175,7 +202,7 @@ export class TaskCache {
     } catch (err) {
       this.opts.onError('l2_set', err as Error);
     }
-    return entry;
+    return { entry, layer: 'database' };
   }
 
   private fillL1(key: string, entry: Entry): void {
@@ -221,7 +248,10 @@ export class TaskCache {
   /** An event (or our own write) says the task changed at `lsn`: drop local copies, raise its floor. */
   evictLocal(owner: string, taskId: string, lsn: bigint | null): void {
     const key = this.keys.task(owner, taskId);
-    if (this.l1.delete(key)) this.opts.metrics.cacheEvictions.inc({ layer: 'l1', reason: 'invalidation' });
+    const evicted = this.l1.delete(key);
+    if (evicted) this.opts.metrics.cacheEvictions.inc({ layer: 'l1', reason: 'invalidation' });
+    // In a trace (the event's consume span, or the write's own): what this replica dropped.
+    activeSpan()?.setAttributes({ 'cache.l1.evicted': evicted, 'cache.floor': lsn === null ? '' : hex(lsn) });
     this.generations.delete(owner);
     if (lsn !== null) {
       const current = this.floors.get(key);

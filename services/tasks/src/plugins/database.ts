@@ -3,7 +3,7 @@
 // never picks a pool. A database that is down surfaces as the error it is: the error handler turns it
 // into 503 (isDependencyDown), the one place that mapping lives.
 import { formatLsn, maxLsn, parseLsn } from '@taskfleet/events';
-import { postgresPool, redisClient } from '@taskfleet/service';
+import { inSpan, postgresPool, redisClient } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -94,6 +94,34 @@ export default fp<{ config: Config }>(
       return fn(target.kind === 'replica' ? target.replica.pool : primary);
     };
 
+    /** A read on `target`; a replica that fails it is taken out of rotation and the primary answers. */
+    async function readOn<T>(
+      target: ReadTarget,
+      minLsn: bigint | null | undefined,
+      fn: (db: Queryable) => Promise<T>,
+    ): Promise<{ value: T; lsn: bigint }> {
+      // How fresh the data will be at least: positions only grow, so the last polled one is a floor.
+      // The primary holds every commit acknowledged before the read, so also the asked-for position.
+      const stamp = (t: ReadTarget) =>
+        t.kind === 'replica'
+          ? (t.replica.replayLsn ?? 0n)
+          : (maxLsn(router.primaryLsn, minLsn ?? null) ?? 0n);
+      try {
+        return { value: await runOn(target, fn), lsn: stamp(target) };
+      } catch (err) {
+        if (target.kind !== 'replica') throw err;
+        // The replica failed between polls (stopped, restarting): out of rotation, and read from the primary.
+        app.log.warn(
+          { err, replica: target.replica.name },
+          'read failed on replica; retrying on the primary',
+        );
+        router.markFailed(target.replica);
+        metrics.replicaReadFailures.inc({ replica: target.replica.name });
+        const fallback: ReadTarget = { kind: 'primary', reason: 'no_replica' };
+        return { value: await runOn(fallback, fn), lsn: stamp(fallback) };
+      }
+    }
+
     const db: Database = {
       primary,
       router,
@@ -103,29 +131,14 @@ export default fp<{ config: Config }>(
         // Unknown store: only the client's own token can still clear a replica; without one, the primary.
         return stored === undefined ? (clientToken ?? undefined) : maxLsn(stored, clientToken);
       },
-      async readAt(minLsn, fn) {
-        const target = router.route(minLsn);
-        // How fresh the data will be at least: positions only grow, so the last polled one is a floor.
-        // The primary holds every commit acknowledged before the read, so also the asked-for position.
-        const stamp = (t: ReadTarget) =>
-          t.kind === 'replica'
-            ? (t.replica.replayLsn ?? 0n)
-            : (maxLsn(router.primaryLsn, minLsn ?? null) ?? 0n);
-        try {
-          return { value: await runOn(target, fn), lsn: stamp(target) };
-        } catch (err) {
-          if (target.kind !== 'replica') throw err;
-          // The replica failed between polls (stopped, restarting): out of rotation, and read from the primary.
-          app.log.warn(
-            { err, replica: target.replica.name },
-            'read failed on replica; retrying on the primary',
-          );
-          router.markFailed(target.replica);
-          metrics.replicaReadFailures.inc({ replica: target.replica.name });
-          const fallback: ReadTarget = { kind: 'primary', reason: 'no_replica' };
-          return { value: await runOn(fallback, fn), lsn: stamp(fallback) };
-        }
-      },
+      readAt: (minLsn, fn) =>
+        // In a trace: where the read went and why, and the position it had to reflect.
+        inSpan('db.route', minLsn ? { 'db.read.min_lsn': formatLsn(minLsn) } : {}, (span) => {
+          const target = router.route(minLsn);
+          span.setAttribute('db.read.target', target.kind === 'replica' ? target.replica.name : 'primary');
+          if (target.kind === 'primary') span.setAttribute('db.read.reason', target.reason);
+          return readOn(target, minLsn, fn);
+        }),
       async write(fn) {
         const result = await fn(primary);
         // After the commit: the primary's WAL position now covers it (a position read inside the

@@ -9,6 +9,7 @@ import {
   ProblemSchema as Problem,
   REPLAYED_HEADER,
   requestFingerprint,
+  traceContextOf,
 } from '@taskfleet/service';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
@@ -71,7 +72,8 @@ function idempotencyClaim(request: FastifyRequest): IdempotencyClaim | undefined
 }
 
 /** The write's event carries the request's trace (W3C trace context, when well-formed). */
-const eventContext = (request: FastifyRequest): EventContext => ({ traceparent: request.traceparent });
+// The write's event continues its trace: the relay's publish and every consumer join it (issue 13).
+const eventContext = (request: FastifyRequest): EventContext => ({ traceparent: traceContextOf(request) });
 
 /** After a write: the caller's consistency token; the answer is about this moment, never cached. */
 function setWriteHeaders(reply: FastifyReply, result: Written<unknown>): void {

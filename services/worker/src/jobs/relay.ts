@@ -6,6 +6,7 @@
 
 import type { TaskEvent } from '@taskfleet/events';
 import { EVENTS_EXCHANGE } from '@taskfleet/events';
+import { inTraceOf } from '@taskfleet/service';
 import type { ConfirmChannel } from 'amqplib';
 import fp from 'fastify-plugin';
 import type pg from 'pg';
@@ -23,6 +24,8 @@ interface OutboxRow {
 }
 
 export interface RelayHooks {
+  /** RabbitMQ confirmed a batch's messages (before the rows are marked sent): their events' times. */
+  onConfirmed?: (exchange: string, occurredAt: readonly Date[]) => void;
   onPublished?: (n: number) => void;
   onFailure?: (err: Error) => void;
 }
@@ -73,16 +76,24 @@ export class OutboxRelay {
           version: row.version,
           lsn,
         };
-        channel.publish(EVENTS_EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
-          persistent: true,
-          contentType: 'application/json',
-          messageId: event.id,
-          type: event.type,
-          timestamp: Math.floor(Date.parse(event.occurredAt) / 1000),
-          headers: row.traceparent ? { traceparent: row.traceparent } : {},
-        });
+        // In the trace of the request that wrote the row: with tracing on, the publish span is its child
+        // and the message carries that span's traceparent; without, the row's traceparent as it is.
+        inTraceOf(row.traceparent, () =>
+          channel.publish(EVENTS_EXCHANGE, event.type, Buffer.from(JSON.stringify(event)), {
+            persistent: true,
+            contentType: 'application/json',
+            messageId: event.id,
+            type: event.type,
+            timestamp: Math.floor(Date.parse(event.occurredAt) / 1000),
+            headers: row.traceparent ? { traceparent: row.traceparent } : {},
+          }),
+        );
       }
       await channel.waitForConfirms(); // throws if the broker refused any of them
+      this.hooks.onConfirmed?.(
+        EVENTS_EXCHANGE,
+        rows.map((r) => r.occurred_at),
+      );
       await client.query('update outbox set sent_at = clock_timestamp() where seq = any($1::bigint[])', [
         rows.map((r) => r.seq),
       ]);
@@ -131,9 +142,15 @@ declare module 'fastify' {
 /** The job: relaying from when the app is ready, on the confirm channel of the current connection. */
 export default fp<{ config: Config }>(
   async (app, { config }) => {
-    const { published, publishFailures } = app.workerMetrics;
+    const { published, publishFailures, relayLag, amqpPublished } = app.workerMetrics;
+    amqpPublished.inc({ exchange: EVENTS_EXCHANGE }, 0); // the series exists before the first event
     const relay = new OutboxRelay(app.tasksDb, {
       batch: config.RELAY_BATCH,
+      onConfirmed: (exchange, occurredAt) => {
+        const now = Date.now();
+        for (const at of occurredAt) relayLag.observe(Math.max(0, now - at.getTime()) / 1000);
+        amqpPublished.inc({ exchange }, occurredAt.length);
+      },
       onPublished: (n) => published.inc(n),
       onFailure: (err) => {
         publishFailures.inc();

@@ -143,6 +143,25 @@ describe.skipIf(!engine)('scaling docker-compose.yml without editing a file', ()
 
 e2eSuite(target);
 
+describe.skipIf(!engine)('tracing in the images, with no trace receiver', () => {
+  // Jaeger's image can't be pulled here, so the services' spans have nowhere to go: the whole suite
+  // above ran with the SDK on (compose's defaults, one trace in ten) and every request was answered.
+  it('loads the SDK in every Node image and counts the spans it could not deliver', async () => {
+    const total = (metrics: string, name: string) =>
+      [...metrics.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+    // Sampled requests went through the gateways; their spans are dropped once the export fails.
+    await waitFor(
+      'a gateway to count dropped spans',
+      async () => (await target.gatewayMetrics()).some((m) => total(m, 'tracing_spans_dropped_total') > 0),
+      { timeoutMs: 120_000 },
+    );
+    for (const m of await target.gatewayMetrics()) expect(total(m, 'tracing_spans_exported_total')).toBe(0);
+  });
+});
+
 // Last: it takes the stack down.
 describe.skipIf(!engine)('docker compose down -v', () => {
   it('leaves no container, network or volume of the project', async () => {

@@ -3,7 +3,7 @@
 // builds the missing images, adds the `upstream` profile (Grafana, Jaeger) only when its images can be
 // had, starts the stack, waits until every container is healthy and prints the addresses.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, readFileSync, statSync } from 'node:fs';
 import {
   buildImages,
   type ComposeProject,
@@ -18,7 +18,7 @@ import { repoPath } from './paths.ts';
 import { run } from './proc.ts';
 
 /** Grafana and Jaeger: not in Debian, so only from a registry (or already loaded into the engine). */
-const UPSTREAM_IMAGES = ['grafana/grafana:11.3.1', 'jaegertracing/all-in-one:1.62.0'];
+const UPSTREAM_IMAGES = ['grafana/grafana:11.3.1', 'jaegertracing/jaeger:2.21.0'];
 /** The user nginx runs as in taskfleet/nginx (Debian's www-data). */
 const NGINX_GID = 33;
 
@@ -82,13 +82,32 @@ async function up(): Promise<number> {
       `grafana, jaeger: not started (their upstream images ${UPSTREAM_IMAGES.join(', ')} cannot be pulled here); everything else runs`,
     );
   progress('starting docker-compose.yml');
-  await compose(project(profiles), ['up', '-d', '--remove-orphans']);
+  await compose({ ...project(profiles), env: tracingSettings(profiles.length > 0) }, [
+    'up',
+    '-d',
+    '--remove-orphans',
+  ]);
   const containers = await waitHealthy(project().name, { timeoutMs: 10 * 60_000, onProgress: progress });
   progress('every container is healthy');
   printStatus(containers);
   printAddresses(containers);
   return 0;
 }
+
+/**
+ * Without Jaeger nothing receives the services' spans: tracing off, unless the environment (or .env, which
+ * compose reads after this) names a receiver of its own or decides itself.
+ */
+function tracingSettings(jaeger: boolean): Record<string, string> {
+  const decided = ['OTEL_SDK_DISABLED', 'OTEL_EXPORTER_OTLP_ENDPOINT'].some(
+    (name) => process.env[name] !== undefined || dotEnvHas(name),
+  );
+  return jaeger || decided ? {} : { OTEL_SDK_DISABLED: 'true' };
+}
+
+const dotEnvHas = (name: string) =>
+  existsSync(repoPath('.env')) &&
+  new RegExp(`^\\s*${name}=`, 'm').test(readFileSync(repoPath('.env'), 'utf8'));
 
 /** The self-signed key is made 0600 for its owner; nginx (gid 33) must read it, and nobody else. */
 function tlsKeyReadableByNginx(key: string): void {

@@ -4,6 +4,8 @@
 //   node bench/src/cli.ts [--profile short|long|smoke] [--keep] [--cpu-prof] [--replicas 1|2]
 //                         [--scenarios a,b] [--duration S]
 //                         [--connections N] [--rate R] [--rate-fraction F] [--base-port P]
+//                         [--tracing off|RATIO]   RATIO: the services trace (0 < RATIO ≤ 1 of requests sampled)
+//                                                 and export to a receiver in this process
 //   node bench/src/cli.ts report <results.json>     re-render the HTML and summary of a past run
 //   node bench/src/cli.ts hops [--duration S]        CPU per request hop by hop, on a stack kept with --keep
 //   node bench/src/cli.ts down                      stop a bench stack kept with --keep
@@ -20,6 +22,7 @@ import {
   readState,
   replicaStatus,
   stackEnv,
+  startOtlpReceiver,
   stopStack,
 } from '@taskfleet/infra';
 import { measureHops, renderHops } from './hops.ts';
@@ -315,6 +318,7 @@ async function main() {
       rate: { type: 'string' },
       'rate-fraction': { type: 'string', default: '0.5' },
       'base-port': { type: 'string', default: '22000' },
+      tracing: { type: 'string', default: 'off' },
       dir: { type: 'string', default: join(REPO_ROOT, '.bench') },
       out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results') },
     },
@@ -372,7 +376,13 @@ async function main() {
     : undefined;
   if (values.replicas !== '1' && values.replicas !== '2') throw new UsageError('--replicas must be 1 or 2');
   const replicas = Number(values.replicas) as 1 | 2;
+  const tracing = values.tracing === 'off' ? undefined : positiveNumber('--tracing', values.tracing);
+  if (tracing !== undefined && tracing > 1)
+    throw new UsageError('--tracing must be off or a ratio in (0, 1]');
+  // The trace receiver the services export to, counting what arrives (Jaeger's stand-in: docs/performance.md).
+  const receiver = tracing === undefined ? undefined : await startOtlpReceiver({ keepSpans: false });
   const bench = await ensureBenchStack({
+    tracing: receiver && tracing !== undefined ? { endpoint: receiver.url, ratio: tracing } : undefined,
     replicas,
     dir: stackDir,
     basePort: positiveNumber('--base-port', values['base-port']),
@@ -393,6 +403,7 @@ async function main() {
       mkdirSync(cpuProfileDir, { recursive: true });
       writeFileSync(join(cpuProfileDir, 'pids.json'), `${JSON.stringify(names, null, 2)}\n`);
     }
+    await receiver?.close();
     if (bench.started && (!values.keep || cpuProfileDir)) {
       log('stopping the bench stack (keep it running between runs with --keep)');
       await stopStack(stackDir);
@@ -492,6 +503,10 @@ async function main() {
         rate: rate ?? null,
         rate_fraction: rateFraction,
         scenarios: selected,
+        tracing: tracing ?? 'off',
+        ...(receiver
+          ? { trace_export_requests: [...receiver.requests.values()].reduce((a, b) => a + b, 0) }
+          : {}),
       },
       dataset: {
         users: seeded.users,

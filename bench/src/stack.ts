@@ -27,6 +27,17 @@ export const BENCH_SERVICE_ENV = {
   RATE_LIMIT_IP_MAX: '100000000',
 };
 
+/** The services' OTEL_* settings: tracing to `endpoint` with parent-based ratio sampling, or off. */
+function tracingEnv(tracing: { endpoint: string; ratio: number } | undefined): Record<string, string> {
+  if (!tracing) return { OTEL_SDK_DISABLED: 'true' };
+  return {
+    OTEL_SDK_DISABLED: 'false',
+    OTEL_EXPORTER_OTLP_ENDPOINT: tracing.endpoint,
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: String(tracing.ratio),
+  };
+}
+
 export interface BenchStack {
   state: StackState;
   /** True when this run started it (and so stops it); false when it found it running (`--keep`). */
@@ -41,13 +52,17 @@ export async function ensureBenchStack(opts: {
   cpuProfileDir?: string | undefined;
   /** Replicas of gateway, tasks and users (the stack's default is 2). */
   replicas: 1 | 2;
+  /** The services trace, sampling this share of requests, and export to this OTLP/HTTP endpoint. */
+  tracing?: { endpoint: string; ratio: number } | undefined;
   progress: (m: string) => void;
 }): Promise<BenchStack> {
   const existing = stackStatus(opts.dir);
   const running =
     existing.state && existing.components.length > 0 && existing.components.every((c) => c.alive);
-  if (running && opts.cpuProfileDir) {
-    throw new Error(`--cpu-prof needs a stack of its own: stop the running one first (bench down)`);
+  if (running && (opts.cpuProfileDir || opts.tracing)) {
+    throw new Error(
+      `--cpu-prof and --tracing need a stack of their own: stop the running one first (bench down)`,
+    );
   }
   const runningReplicas = existing.state?.endpoints.services?.filter((r) => r.service === 'tasks').length;
   if (running && runningReplicas !== opts.replicas) {
@@ -64,9 +79,11 @@ export async function ensureBenchStack(opts: {
     ports: opts.basePort,
     services: true,
     durability: 'full',
-    serviceEnv: opts.cpuProfileDir
-      ? { ...BENCH_SERVICE_ENV, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` }
-      : BENCH_SERVICE_ENV,
+    serviceEnv: {
+      ...BENCH_SERVICE_ENV,
+      ...(opts.cpuProfileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${opts.cpuProfileDir}` } : {}),
+      ...tracingEnv(opts.tracing),
+    },
     edgeLimits: BENCH_EDGE_LIMITS,
     replicas: opts.replicas,
     onProgress: opts.progress,

@@ -127,7 +127,9 @@ function flatten(body: WireRequest, json: boolean): ReceivedSpan[] {
   return out;
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** keepSpans false: count the export requests only, decoding nothing (the benchmark's cheap stand-in). */
+export async function startOtlpReceiver(opts: { keepSpans?: boolean } = {}): Promise<OtlpReceiver> {
+  const keep = opts.keepSpans ?? true;
   const spans: ReceivedSpan[] = [];
   const requests = new Map<string, number>();
   const server = createServer((req, res) => {
@@ -142,8 +144,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       requests.set(type, (requests.get(type) ?? 0) + 1);
       const body = Buffer.concat(chunks);
       try {
-        if (type === 'application/json') spans.push(...flatten(JSON.parse(body.toString('utf8')), true));
-        else
+        if (keep && type === 'application/json')
+          spans.push(...flatten(JSON.parse(body.toString('utf8')), true));
+        else if (keep)
           spans.push(
             ...flatten(
               OTLP.toObject(OTLP.decode(body), { bytes: String, longs: String }) as WireRequest,

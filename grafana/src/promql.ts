@@ -15,3 +15,6 @@ export const rate = (metric: string, matchers: string) => `rate(${metric}{${matc
 /** A quantile of a Prometheus histogram, grouped by `by` (plus `le`). */
 export const quantile = (q: number, metric: string, matchers: string, by: string) =>
   `histogram_quantile(${q}, sum by (${[by, 'le'].filter(Boolean).join(', ')}) (${rate(`${metric}_bucket`, matchers)}))`;
+
+/** Requests of the API, not Prometheus' scrapes or the balancers' health checks (as the SLO rules count). */
+export const API = 'route!~"/health/.+|/metrics"';

@@ -6,6 +6,8 @@ import { of, quantile, rate, sel } from '../promql.ts';
 
 const pg = (...extra: string[]) => of('postgres', ...extra);
 const pgb = (...extra: string[]) => of('pgbouncer', ...extra);
+// Monthly partitions of the tasks table: tasks_pYYYY_MM (services/tasks/migrations/0001_tasks.sql).
+const PARTITIONS = 'relname=~"tasks_p[0-9]{4}_[0-9]{2}"';
 // Template databases never hold application data.
 const databases = 'datname!~"template.*"';
 
@@ -122,12 +124,16 @@ export const database: DashboardSpec = {
         timeseries({
           title: 'Task partitions',
           description:
-            'Monthly partitions of the tasks table and their live rows (the worker creates them ahead).',
+            'Monthly partitions of the tasks table (the worker creates them months ahead) and their live rows.',
           unit: 'short',
           targets: [
             {
-              expr: `count by (node) (pg_stat_user_tables_n_live_tup{${pg('relname=~"tasks_p.*"')}})`,
-              legend: '{{node}} partitions',
+              expr: `count(pg_stat_user_tables_n_live_tup{${pg('node="primary"', PARTITIONS)}})`,
+              legend: 'partitions',
+            },
+            {
+              expr: `sum by (relname) (pg_stat_user_tables_n_live_tup{${pg('node="primary"', PARTITIONS)}})`,
+              legend: '{{relname}} rows',
             },
           ],
         }),
@@ -137,10 +143,21 @@ export const database: DashboardSpec = {
       row: 'Replication',
       panels: [
         timeseries({
+          title: 'Replay lag by replica (time)',
+          description:
+            "How long each replica's replay has been behind the WAL it received (0 when caught up).",
+          unit: 's',
+          targets: [
+            {
+              expr: `max by (node) (pg_replication_lag_seconds{${pg('node!="primary"')}})`,
+              legend: '{{node}}',
+            },
+          ],
+        }),
+        timeseries({
           title: 'Replication lag by replica (bytes)',
           description: 'WAL each replica has not replayed yet, seen from the primary (pg_stat_replication).',
           unit: 'bytes',
-          width: 12,
           targets: [
             {
               expr: `max by (application_name) (pg_stat_replication_pg_wal_lsn_diff{${pg()}})`,
@@ -149,10 +166,20 @@ export const database: DashboardSpec = {
           ],
         }),
         timeseries({
+          title: 'Standby lag seen by the primary',
+          description:
+            'Time until each standby wrote, flushed and replayed recent WAL (pg_stat_replication).',
+          unit: 's',
+          targets: ['write', 'flush', 'replay'].map((stage) => ({
+            expr: `max by (standby) (pg_replication_standby_${stage}_lag_seconds{${pg()}})`,
+            legend: `{{standby}} ${stage}`,
+          })),
+        }),
+        timeseries({
           title: 'WAL written',
           description: 'WAL the primary generates per second: what the replicas must keep up with.',
           unit: 'Bps',
-          width: 12,
+          width: 24,
           targets: [
             {
               expr: `max(${rate('pg_stat_replication_pg_current_wal_lsn_bytes', pg())})`,
@@ -185,6 +212,29 @@ export const database: DashboardSpec = {
           targets: [
             { expr: `sum by (instance) (pgbouncer_used_servers{${pgb()}})`, legend: '{{instance}} used' },
             { expr: `sum by (instance) (pgbouncer_free_servers{${pgb()}})`, legend: '{{instance}} free' },
+          ],
+        }),
+        timeseries({
+          title: 'PgBouncer longest wait',
+          description: 'How long the oldest waiting client has waited for a server connection, per database.',
+          unit: 's',
+          targets: [
+            { expr: `max by (database) (pgbouncer_max_wait_seconds{${pgb()}})`, legend: '{{database}}' },
+          ],
+        }),
+        timeseries({
+          title: 'PgBouncer queries and transactions',
+          description: 'Queries and transactions pooled per second, all databases.',
+          unit: 'ops',
+          targets: [
+            {
+              expr: `sum by (instance) (${rate('pgbouncer_queries_total', pgb())})`,
+              legend: '{{instance}} queries',
+            },
+            {
+              expr: `sum by (instance) (${rate('pgbouncer_transactions_total', pgb())})`,
+              legend: '{{instance}} transactions',
+            },
           ],
         }),
         timeseries({

@@ -2,7 +2,7 @@
 // retries, shedding and the latency of each upstream replica.
 import type { DashboardSpec } from '../model.ts';
 import { stat, timeseries } from '../model.ts';
-import { of, quantile, rate } from '../promql.ts';
+import { API, of, quantile, rate } from '../promql.ts';
 
 const gateway = (...extra: string[]) => of('gateway', ...extra);
 const requests = 'http_request_duration_seconds_count';
@@ -54,7 +54,7 @@ export const edge: DashboardSpec = {
           unit: 'reqps',
           stack: true,
           targets: [
-            { expr: `sum by (status_code) (${rate(requests, gateway())})`, legend: '{{status_code}}' },
+            { expr: `sum by (status_code) (${rate(requests, gateway(API))})`, legend: '{{status_code}}' },
           ],
         }),
         timeseries({

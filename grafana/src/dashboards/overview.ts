@@ -1,7 +1,7 @@
 // The first screen: is the API serving, fast enough, within its SLOs, and is anything saturated.
 import type { DashboardSpec } from '../model.ts';
 import { stat, timeseries } from '../model.ts';
-import { quantile, rate, sel } from '../promql.ts';
+import { API, quantile, rate, sel } from '../promql.ts';
 
 const requests = 'http_request_duration_seconds_count';
 // The SLOs (docs/operations.md): 99.9 % of gateway requests succeed; 95 % finish within 100 ms.
@@ -65,9 +65,10 @@ export const overview: DashboardSpec = {
       panels: [
         timeseries({
           title: 'Requests by service',
-          description: 'Requests per second each service answered (every replica together).',
+          description:
+            'API requests per second each service answered (every replica; scrapes and health checks left out).',
           unit: 'reqps',
-          targets: [{ expr: `sum by (job) (${rate(requests, sel())})`, legend: '{{job}}' }],
+          targets: [{ expr: `sum by (job) (${rate(requests, sel(API))})`, legend: '{{job}}' }],
         }),
         timeseries({
           title: 'Error ratio by service',
@@ -75,11 +76,11 @@ export const overview: DashboardSpec = {
           unit: 'percentunit',
           targets: [
             {
-              expr: `sum by (job) (${rate(requests, sel('status_code=~"4.."'))}) / sum by (job) (${rate(requests, sel())})`,
+              expr: `sum by (job) (${rate(requests, sel(API, 'status_code=~"4.."'))}) / sum by (job) (${rate(requests, sel(API))})`,
               legend: '{{job}} 4xx',
             },
             {
-              expr: `sum by (job) (${rate(requests, sel('status_code=~"5.."'))}) / sum by (job) (${rate(requests, sel())})`,
+              expr: `sum by (job) (${rate(requests, sel(API, 'status_code=~"5.."'))}) / sum by (job) (${rate(requests, sel(API))})`,
               legend: '{{job}} 5xx',
             },
           ],
@@ -89,7 +90,7 @@ export const overview: DashboardSpec = {
           description: 'Time to answer, measured by each service; the gateway p95 is the SLO.',
           unit: 's',
           targets: [0.5, 0.95, 0.99].map((q) => ({
-            expr: quantile(q, 'http_request_duration_seconds', sel(), 'job'),
+            expr: quantile(q, 'http_request_duration_seconds', sel(API), 'job'),
             legend: `{{job}} p${q * 100}`,
           })),
         }),
@@ -148,8 +149,8 @@ export const overview: DashboardSpec = {
               legend: '{{job}} exported',
             },
             {
-              expr: `sum by (job) (${rate('tracing_spans_dropped_total', sel())})`,
-              legend: '{{job}} dropped',
+              expr: `sum by (job, reason) (${rate('tracing_spans_dropped_total', sel())})`,
+              legend: '{{job}} dropped ({{reason}})',
             },
           ],
         }),

@@ -1,0 +1,286 @@
+// The test that matters for the dashboards: on a native stack of its own (every service, nginx, the
+// exporters, Prometheus), a short realistic load through nginx, then every query of every panel of every
+// dashboard — its variables expanded from Prometheus through the variable's own query — runs as an
+// instant query against that Prometheus and must return data. A panel that may rightly be empty on a
+// healthy stack is in MAY_BE_EMPTY with the reason; it must still run and read only metric names
+// Prometheus knows. Every empty or failing query is reported at once, by name.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { newAccount, waitFor } from '@taskfleet/infra';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { Dashboard, PanelQuery } from './support/dashboards.ts';
+import {
+  expand,
+  loadDashboards,
+  matcherLabels,
+  metricNames,
+  panelKey,
+  panelQueries,
+  promtoolParseProblems,
+  queryPanels,
+  variableQuery,
+} from './support/dashboards.ts';
+import { edgeStack, native } from './support/edge-stack.ts';
+
+/**
+ * Panels (`<uid> › <title>`) or single queries (`… › <refId>`) that a healthy stack under a short load
+ * rightly leaves empty, and why. Each must name a real panel (a stale entry fails the test).
+ */
+const MAY_BE_EMPTY: Record<string, string> = {
+  'taskfleet-overview › Error ratio by service › B': 'no 5xx on a healthy stack',
+  'taskfleet-edge › Retries': 'a retry needs a replica that fails or times out',
+  'taskfleet-edge › Load shed': 'the gateways shed only when their event loop is late',
+  'taskfleet-data-path › Cache errors': 'Redis answers every cache operation',
+  'taskfleet-data-path › Replica read failures': 'no replica fails a read',
+  'taskfleet-data-path › Consistency-token store errors': 'Redis answers every read-your-writes lookup',
+  'taskfleet-events › Dead letters': 'no invalidation keeps failing',
+  'taskfleet-overview › Trace spans exported and dropped › B':
+    'no span is dropped while the exporter keeps up',
+};
+
+const stack = edgeStack('dashboards', { serviceEnv: { RATE_LIMIT_AUTH_MAX: '40' } });
+const scratch = mkdtempSync(join(tmpdir(), 'dashboards-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface PromResponse<T> {
+  status: 'success' | 'error';
+  data: T;
+  error?: string;
+  errorType?: string;
+}
+type Sample = { metric: Record<string, string>; value: [number, string] };
+
+async function prom<T>(
+  path: string,
+  params: Record<string, string | string[]> = {},
+): Promise<PromResponse<T>> {
+  const { host, port } = stack.state.endpoints.prometheus;
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) for (const one of [v].flat()) query.append(k, one);
+  const res = await fetch(`http://${host}:${port}${path}?${query}`);
+  return (await res.json()) as PromResponse<T>;
+}
+
+/** A short slice of realistic traffic through nginx: creates with keys, reads, lists, updates, a few 4xx. */
+async function loadRound(
+  edge: string,
+  accounts: { authorization: string }[],
+  round: number,
+): Promise<number> {
+  let requests = 0;
+  const call = async (path: string, init: RequestInit = {}) => {
+    requests++;
+    const res = await fetch(`${edge}${path}`, init);
+    await res.body?.cancel();
+    return res;
+  };
+  const send = (method: string, body: unknown, headers: Record<string, string>): RequestInit => ({
+    method,
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+  await Promise.all(
+    accounts.map(async (auth, a) => {
+      const key = `dash-${round}-${a}-${crypto.randomUUID()}`;
+      const create = () =>
+        fetch(
+          `${edge}/v1/tasks`,
+          send('POST', { title: `load ${round}` }, { ...auth, 'idempotency-key': key }),
+        );
+      requests += 2;
+      const created = await create();
+      const { id } = (await created.json()) as { id: string };
+      await (await create()).body?.cancel(); // the client's retry: replayed, not created twice
+      for (let i = 0; i < 4; i++) await call(`/v1/tasks/${id}`, { headers: auth }); // L2, then L1 hits
+      await call('/v1/tasks?limit=20', { headers: auth });
+      await call('/v1/tasks?limit=20&status=todo', { headers: auth });
+      await call('/v1/tasks/summary', { headers: auth });
+      await call(`/v1/tasks/${id}`, send('PATCH', { status: 'done' }, { ...auth, 'if-match': '"1"' }));
+      await call(`/v1/tasks/${id}`, { headers: auth }); // read your write
+      // A few 4xx, as real clients send: a stale If-Match, an unknown task, no token, a bad body.
+      await call(`/v1/tasks/${id}`, send('PATCH', { title: 'late' }, { ...auth, 'if-match': '"1"' }));
+      await call(`/v1/tasks/${crypto.randomUUID()}`, { headers: auth });
+      await call('/v1/tasks');
+      await call('/v1/tasks', send('POST', { nope: true }, auth));
+    }),
+  );
+  return requests;
+}
+
+const parseDuration = (d: string) => {
+  const units: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+  const m = /^(\d+)(ms|s|m|h)$/.exec(d);
+  if (!m) throw new Error(`duration ${d}`);
+  return Number(m[1]) * units[m[2]!]!;
+};
+
+describe.skipIf(!native)('dashboards against a real Prometheus', () => {
+  const dashboards = loadDashboards();
+  const queries = panelQueries(dashboards.values());
+
+  it('the allow-list names real panels and queries only', () => {
+    const keys = new Set([
+      ...queries.map((q) => q.key),
+      ...[...dashboards.values()].flatMap((d) => queryPanels(d).map((p) => panelKey(d, p))),
+    ]);
+    expect(Object.keys(MAY_BE_EMPTY).filter((k) => !keys.has(k))).toEqual([]);
+  });
+
+  it('every query of every panel returns data after a short load (allow-list excepted)', async () => {
+    // Grafana's rate window is at least four scrape intervals; a minute keeps every window several
+    // scrapes wide on a busy machine too (what Grafana computes for a range of a few hours).
+    const config = await prom<{ yaml: string }>('/api/v1/status/config');
+    const scrape = parseDuration(
+      (parse(config.data.yaml) as { global: { scrape_interval: string } }).global.scrape_interval,
+    );
+    const rateInterval = `${Math.max(4 * scrape, 60)}s`;
+    const intervals = {
+      __rate_interval: rateInterval,
+      __interval: `${scrape}s`,
+      __range: '1h',
+      __range_s: '3600',
+    };
+
+    const accounts = await Promise.all(
+      [1, 2, 3].map(async () => (await newAccount(stack.edge, 'dash')).auth),
+    );
+    let round = 0;
+    let sent = 0;
+    sent += await loadRound(stack.edge, accounts, round++);
+    // Prometheus has scraped the load once the gateways' counters show it (nginx retries aside).
+    await waitFor(
+      'Prometheus to scrape the load from the gateways',
+      async () => {
+        const r = await prom<{ result: Sample[] }>('/api/v1/query', {
+          query: 'sum(http_request_duration_seconds_count{job="gateway", route=~"/v1/.*"})',
+        });
+        return Number(r.data.result[0]?.value[1] ?? 0) >= sent;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+
+    // The values each dashboard's variables take, from their own queries ("All" selected).
+    const variableValues = async (d: Dashboard) => {
+      const multi: Record<string, string[]> = {};
+      const problems: string[] = [];
+      for (const v of d.templating.list.filter((x) => x.type === 'query')) {
+        const m = /^label_values\((.*),\s*(\w+)\)$/.exec(variableQuery(v));
+        if (!m) {
+          problems.push(`${d.uid}: variable ${v.name}: not label_values(selector, label)`);
+          continue;
+        }
+        const r = await prom<string[]>(`/api/v1/label/${m[2]}/values`, {
+          'match[]': expand(m[1]!, { multi, intervals }),
+        });
+        if (r.status !== 'success' || r.data.length === 0)
+          problems.push(`${d.uid}: variable ${v.name} has no values (${r.error ?? 'none'})`);
+        multi[v.name] = r.data?.length ? r.data : [`no-value-of-${v.name}`];
+      }
+      return { multi, problems };
+    };
+
+    // Names Prometheus knows: scraped metadata (even for a labelled counter never incremented), series
+    // names, and recording rules. A typo'd name is in none of them.
+    const metadata = await prom<Record<string, unknown>>('/api/v1/metadata');
+    const names = await prom<string[]>('/api/v1/label/__name__/values');
+    const rules = await prom<{ groups: { rules: { name: string }[] }[] }>('/api/v1/rules');
+    const known = new Set([
+      ...Object.keys(metadata.data),
+      ...names.data,
+      ...rules.data.groups.flatMap((g) => g.rules.map((r) => r.name)),
+    ]);
+    const isKnown = (name: string) => known.has(name) || known.has(name.replace(/_(bucket|sum|count)$/, ''));
+
+    const allowed = (q: PanelQuery) => MAY_BE_EMPTY[q.key] ?? MAY_BE_EMPTY[panelKey(q.dashboard, q.panel)];
+    const expanded = new Map<PanelQuery, string>();
+    const variableProblems: string[] = [];
+    for (const d of dashboards.values()) {
+      const { multi, problems } = await variableValues(d);
+      variableProblems.push(...problems);
+      for (const q of queries.filter((x) => x.dashboard === d))
+        expanded.set(q, expand(q.target.expr, { multi, intervals }));
+    }
+
+    // Every expression parses (allow-listed ones too), before any waiting.
+    expect(
+      await promtoolParseProblems(
+        queries.map((q) => ({ key: q.key, expr: expanded.get(q)! })),
+        scratch,
+      ),
+    ).toEqual([]);
+
+    /** undefined: data; else why not. */
+    const evaluate = async (q: PanelQuery): Promise<string | undefined> => {
+      const r = await prom<{ result: Sample[] }>('/api/v1/query', { query: expanded.get(q)! });
+      if (r.status !== 'success') return `${r.errorType}: ${r.error}`;
+      const values = r.data.result.map((s) => Number(s.value[1]));
+      if (values.length === 0) return 'no data';
+      if (values.every(Number.isNaN)) return 'only NaN';
+      return undefined;
+    };
+    const EMPTY = new Set(['no data', 'only NaN']);
+    const evaluateAll = async () => {
+      const results = new Map<PanelQuery, string | undefined>();
+      for (const q of queries) results.set(q, await evaluate(q));
+      const failing = [...results].filter(([q, problem]) => problem && !(EMPTY.has(problem) && allowed(q)));
+      return { results, failing };
+    };
+
+    // Some series appear a little later than the requests (recording rules, the relay's events, the
+    // invalidations): keep a light load going and look again until every panel has data, or the bound.
+    let outcome = await evaluateAll();
+    const deadline = Date.now() + 180_000;
+    while (outcome.failing.length > 0 && Date.now() < deadline) {
+      await loadRound(stack.edge, accounts, round++);
+      // At most one load slice per scrape interval: the machine is shared.
+      await new Promise((r) => setTimeout(r, scrape * 1000));
+      outcome = await evaluateAll();
+    }
+
+    // Every metric name must be known, and where the metric has series every label a matcher uses
+    // must be on one of them — so a typo is caught in an allow-listed (possibly empty) panel too.
+    const labelsOf = new Map<string, Set<string>>();
+    const namingProblems = async (key: string, expr: string) => {
+      const problems = metricNames(expr)
+        .filter((n) => !isKnown(n))
+        .map((n) => `${key}: unknown metric ${n}`);
+      for (const [metric, labels] of matcherLabels(expr)) {
+        if (!labelsOf.has(metric)) {
+          const series = await prom<Record<string, string>[]>('/api/v1/series', { 'match[]': metric });
+          labelsOf.set(metric, new Set((series.data ?? []).flatMap((s) => Object.keys(s))));
+        }
+        const present = labelsOf.get(metric)!;
+        for (const label of labels)
+          if (present.size > 0 && !present.has(label))
+            problems.push(`${key}: ${metric} has no label ${label}`);
+      }
+      return problems;
+    };
+    const unknownNames: string[] = [];
+    for (const q of queries) unknownNames.push(...(await namingProblems(q.key, q.target.expr)));
+    // The check can fail: a typo'd metric and a typo'd label are named.
+    expect(
+      await namingProblems('typo', 'sum(rate(tasks_cache_hitz_total{job="tasks"}[$__rate_interval]))'),
+    ).toEqual(['typo: unknown metric tasks_cache_hitz_total']);
+    expect(await namingProblems('typo', 'http_request_duration_seconds_count{statuscode="200"}')).toEqual([
+      'typo: http_request_duration_seconds_count has no label statuscode',
+    ]);
+
+    const report = [
+      ...variableProblems,
+      ...outcome.failing.map(([q, problem]) => `${q.key}: ${problem}`),
+      ...unknownNames,
+    ];
+    const withData = [...outcome.results.values()].filter((p) => p === undefined).length;
+    const allowedEmpty = [...outcome.results].filter(([q, p]) => p && EMPTY.has(p) && allowed(q));
+    const panelCount = [...dashboards.values()].reduce((n, d) => n + queryPanels(d).length, 0);
+    process.stdout.write(
+      `dashboards: ${dashboards.size} dashboards, ${panelCount} panels, ${queries.length} queries: ` +
+        `${withData} with data, ${allowedEmpty.length} empty and allow-listed ` +
+        `(${allowedEmpty.map(([q]) => q.key).join('; ')}), ${report.length} problems\n`,
+    );
+    expect(report).toEqual([]);
+  }, 600_000);
+});

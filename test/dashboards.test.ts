@@ -35,7 +35,7 @@ const MAY_BE_EMPTY: Record<string, string> = {
   'taskfleet-data-path › Cache errors': 'Redis answers every cache operation',
   'taskfleet-data-path › Replica read failures': 'no replica fails a read',
   'taskfleet-data-path › Consistency-token store errors': 'Redis answers every read-your-writes lookup',
-  'taskfleet-events › Dead letters': 'no invalidation keeps failing',
+  'taskfleet-events › Dead letters › A': 'no invalidation keeps failing',
   'taskfleet-overview › Trace spans exported and dropped › B':
     'no span is dropped while the exporter keeps up',
 };

@@ -68,7 +68,7 @@ export const dataPath: DashboardSpec = {
         }),
         timeseries({
           title: 'L1 size',
-          description: "Entries and bytes held in each replica's in-process cache (bounded).",
+          description: "Memory each replica's in-process cache holds (bounded by its byte limit).",
           unit: 'bytes',
           targets: [{ expr: `sum by (instance) (tasks_l1_bytes{${tasks()}})`, legend: '{{instance}} bytes' }],
         }),

@@ -89,12 +89,21 @@ export const events: DashboardSpec = {
         timeseries({
           title: 'Dead letters',
           description:
-            'Invalidations given up after their redeliveries: each leaves a stale L2 entry until its TTL.',
+            'Invalidations given up after their redeliveries (each leaves a stale L2 entry until its TTL), and every dead letter the broker counted.',
           unit: 'ops',
           targets: [
             {
               expr: `sum(${rate('worker_invalidations_total', worker('outcome="dead_letter"'))})`,
-              legend: 'dead-lettered',
+              legend: 'invalidator',
+            },
+            {
+              // The broker's count of every queue's dead letters (rejected, or over the delivery limit).
+              expr: ['rejected', 'delivery_limit']
+                .map(
+                  (why) => `sum(${rate(`rabbitmq_global_messages_dead_lettered_${why}_total`, rabbitmq())})`,
+                )
+                .join(' + '),
+              legend: 'RabbitMQ',
             },
           ],
         }),

@@ -153,11 +153,29 @@ describe('docker-compose.yml', () => {
     const worker = compose.services.worker!;
     expect(worker.depends_on?.['tasks-migrate']?.condition).toBe('service_completed_successfully');
     expect(worker.environment?.DATABASE_PRIMARY_URL).toMatch(/@pgbouncer:6432\/taskfleet_primary$/);
-    expect(Object.keys(worker.environment ?? {}).sort()).toEqual([
-      'AMQP_URL',
-      'DATABASE_PRIMARY_URL',
-      'REDIS_URL',
-    ]);
+    expect(
+      Object.keys(worker.environment ?? {})
+        .filter((name) => !name.startsWith('OTEL_'))
+        .sort(),
+    ).toEqual(['AMQP_URL', 'DATABASE_PRIMARY_URL', 'REDIS_URL']);
+  });
+
+  it('gives every Node service the same tracing settings, OpenTelemetry standard variables only, and its own name', () => {
+    const node = services.filter(([, svc]) => svc.build?.args?.PACKAGE && svc.restart !== 'no');
+    expect(node.map(([name]) => name).sort()).toEqual(['gateway', 'tasks', 'users', 'worker']);
+    for (const [name, svc] of node) {
+      const otel = Object.entries(svc.environment ?? {}).filter(([key]) => key.startsWith('OTEL_'));
+      expect(Object.fromEntries(otel), name).toEqual({
+        OTEL_SERVICE_NAME: name,
+        // biome-ignore-start lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
+        OTEL_SDK_DISABLED: '${OTEL_SDK_DISABLED:-false}',
+        OTEL_EXPORTER_OTLP_ENDPOINT: '${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}',
+        OTEL_EXPORTER_OTLP_PROTOCOL: '${OTEL_EXPORTER_OTLP_PROTOCOL:-http/protobuf}',
+        OTEL_TRACES_SAMPLER: '${OTEL_TRACES_SAMPLER:-parentbased_traceidratio}',
+        OTEL_TRACES_SAMPLER_ARG: '${OTEL_TRACES_SAMPLER_ARG:-0.1}',
+        // biome-ignore-end lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
+      });
+    }
   });
 
   it('builds every Node service image from one Dockerfile whose entry points exist', () => {
@@ -202,9 +220,11 @@ describe('docker-compose.yml', () => {
   it('runs the whole topology of design §1', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
       'alertmanager',
+      'alloy',
       'gateway',
       'grafana',
       'jaeger',
+      'loki',
       'nginx',
       'pgbouncer',
       'postgres-primary',
@@ -243,6 +263,11 @@ describe('docker-compose.yml', () => {
         if (from === '${TASKFLEET_TLS_DIR') {
           // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
           expect(volume).toBe('${TASKFLEET_TLS_DIR:-./.certs}:/etc/taskfleet/tls:ro');
+          continue;
+        }
+        // The log shipper reads the containers' logs through the engine's socket, read-only; nobody else.
+        if (from === '/var/run/docker.sock') {
+          expect([name, volume]).toEqual(['alloy', '/var/run/docker.sock:/var/run/docker.sock:ro']);
           continue;
         }
         if (from?.startsWith('./')) expect(existsSync(repoPath(from)), `${name}: ${from}`).toBe(true);

@@ -17,8 +17,13 @@ import { dockerEngineAnswers } from './containers.ts';
 import { repoPath } from './paths.ts';
 import { run } from './proc.ts';
 
-/** Grafana and Jaeger: not in Debian, so only from a registry (or already loaded into the engine). */
-const UPSTREAM_IMAGES = ['grafana/grafana:11.3.1', 'jaegertracing/jaeger:2.21.0'];
+/** Grafana, Jaeger, Loki and Alloy: not in Debian, so only from a registry (or already loaded into the engine). */
+const UPSTREAM_IMAGES = [
+  'grafana/grafana:11.3.1',
+  'jaegertracing/jaeger:2.21.0',
+  'grafana/loki:3.5.3',
+  'grafana/alloy:v1.10.2',
+];
 /** The user nginx runs as in taskfleet/nginx (Debian's www-data). */
 const NGINX_GID = 33;
 
@@ -79,7 +84,7 @@ async function up(): Promise<number> {
   const profiles = (await upstreamImagesAvailable()) ? ['upstream'] : [];
   if (profiles.length === 0)
     out(
-      `grafana, jaeger: not started (their upstream images ${UPSTREAM_IMAGES.join(', ')} cannot be pulled here); everything else runs`,
+      `grafana, jaeger, loki, alloy: not started (their upstream images ${UPSTREAM_IMAGES.join(', ')} cannot be pulled here); everything else runs`,
     );
   progress('starting docker-compose.yml');
   await compose({ ...project(profiles), env: tracingSettings(profiles.length > 0) }, [

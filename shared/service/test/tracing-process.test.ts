@@ -4,10 +4,12 @@
 // lines, and no receiver at all — requests unharmed, the lost spans counted.
 import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OtlpReceiver } from '@taskfleet/infra';
-import { startOtlpReceiver, waitFor } from '@taskfleet/infra';
+import { repoPath, startOtlpReceiver, waitFor } from '@taskfleet/infra';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'slow-service.ts');
 const REGISTER = join(import.meta.dirname, '..', 'src', 'tracing-register.ts');
@@ -15,6 +17,8 @@ const REGISTER = join(import.meta.dirname, '..', 'src', 'tracing-register.ts');
 interface Traced {
   url: string;
   lines: Record<string, unknown>[];
+  /** The log lines as written (what a log store keeps). */
+  raw: string[];
   child: ChildProcess;
 }
 const running: ChildProcess[] = [];
@@ -38,8 +42,12 @@ async function traced(env: Record<string, string>): Promise<Traced> {
   });
   running.push(child);
   const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    for (const line of chunk.split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+    for (const line of chunk.split('\n').filter(Boolean)) {
+      raw.push(line);
+      lines.push(JSON.parse(line));
+    }
   });
   const url = await waitFor(
     'the fixture listening',
@@ -49,7 +57,7 @@ async function traced(env: Record<string, string>): Promise<Traced> {
         .find(Boolean),
     { timeoutMs: 60_000 },
   );
-  return { url, lines, child };
+  return { url, lines, raw, child };
 }
 
 const traceOfResponse = (res: Response) =>
@@ -62,6 +70,19 @@ const metric = async (url: string, name: string) => {
   );
 };
 
+/** A derived field of the Loki datasource Grafana is provisioned with. */
+function lokiDerivedField(name: string): { matcherRegex: string } {
+  const file = readFileSync(repoPath('grafana/provisioning/datasources/traces-and-logs.yml'), 'utf8');
+  const loki = (
+    parse(file) as {
+      datasources: { uid: string; jsonData: { derivedFields: { name: string; matcherRegex: string }[] } }[];
+    }
+  ).datasources.find((d) => d.uid === 'loki');
+  const field = loki?.jsonData.derivedFields.find((f) => f.name === name);
+  if (!field) throw new Error(`no derived field ${name} in the Loki datasource`);
+  return field;
+}
+
 let receiver: OtlpReceiver;
 beforeAll(async () => {
   receiver = await startOtlpReceiver();
@@ -70,7 +91,7 @@ afterAll(() => receiver.close());
 
 describe('tracing in a service process', () => {
   it('exports over http/json, answers with traceresponse, and puts trace_id and span_id on the request log lines', async () => {
-    const { url, lines } = await traced({
+    const { url, lines, raw } = await traced({
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     });
@@ -96,6 +117,10 @@ describe('tracing in a service process', () => {
         msg,
       ).toContain(line?.span_id);
     }
+    // Grafana's log → trace link (the Loki datasource's derived field) finds the trace id in these lines.
+    const { matcherRegex } = lokiDerivedField('trace_id');
+    const linked = raw.filter((l) => new RegExp(matcherRegex).exec(l)?.[1] === traceId);
+    expect(linked.length).toBeGreaterThanOrEqual(2);
     // Probes and scrapes start no trace.
     await fetch(`${url}/health/ready`);
     await fetch(`${url}/metrics`);

@@ -141,7 +141,8 @@ function variable(name: string, label: string, query: string) {
     type: 'query',
     datasource: DATASOURCE,
     definition: query,
-    query: { query, refId: `${name}-variable` },
+    // The classic string form: every Grafana version reads it (and converts it for its query editor).
+    query,
     refresh: 2,
     includeAll: true,
     multi: true,

@@ -289,15 +289,29 @@ describe('replicas that fail', () => {
 
   it('answers 503 with Retry-After when no replica of a service is left', async () => {
     const userUrls = users.map((u) => `http://127.0.0.1:${(u.server.address() as AddressInfo).port}`);
-    // Nothing listens on port 1.
-    const { app, url } = await startGateway(['http://127.0.0.1:1'], userUrls, { BREAKER_FAILURES: '1' });
+    // Nothing listens on port 1. The breaker stays open for the rest of the test (no timing involved).
+    const { app, url } = await startGateway(['http://127.0.0.1:1'], userUrls, {
+      BREAKER_FAILURES: '1',
+      BREAKER_OPEN_MS: '600000',
+    });
     try {
+      const breakers = async () =>
+        [
+          ...(await (await fetch(`${url}/metrics`)).text()).matchAll(
+            /^gateway_circuit_breaker_state\{service="(\w+)",upstream="([^"]+)"\} (\d)$/gm,
+          ),
+        ].map(([, service, upstream, state]) => `${service} ${upstream} ${state}`);
+      expect(await breakers()).toContain('tasks 127.0.0.1:1 0'); // closed until it fails
       const { accessToken } = await newAccount(url, 'gw');
       const res = await fetch(`${url}/v1/tasks`, { headers: { authorization: `Bearer ${accessToken}` } });
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBeTruthy();
       expect(((await res.json()) as { code: string }).code).toBe('GATEWAY_ERR_UPSTREAM_UNAVAILABLE');
       expect((await fetch(`${url}/health/ready`)).status).toBe(503);
+      // Open (2) for the dead replica; the users replicas, which answered, closed (0).
+      expect((await breakers()).sort()).toEqual(
+        ['tasks 127.0.0.1:1 2', ...userUrls.map((u) => `users ${u.replace('http://', '')} 0`)].sort(),
+      );
     } finally {
       await app.close();
     }
@@ -343,6 +357,17 @@ describe('rate limits', () => {
       expect(refused.headers.get('ratelimit-remaining')).toBe('0');
       expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(((await refused.json()) as { code: string }).code).toBe('GATEWAY_ERR_RATE_LIMITED');
+      // Every request's decision counted once, under the per-user rule, on the gateway that took it.
+      const decisions = async (decision: string) =>
+        (
+          await Promise.all(
+            [one, two].map((g) =>
+              metric(g.url, `gateway_rate_limit_decisions_total\\{rule="user",decision="${decision}"\\}`),
+            ),
+          )
+        ).reduce((a, b) => a + b);
+      expect(await decisions('allowed')).toBe(allowed);
+      expect(await decisions('limited')).toBe(60 - allowed);
       // Somebody else's budget is untouched.
       const other = await account();
       expect((await fetch(`${one.url}/v1/tasks/summary`, { headers: other.auth })).status).toBe(200);
@@ -364,6 +389,20 @@ describe('rate limits', () => {
         statuses.push(res.status);
       }
       expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429]);
+      // The auth routes' own rule; a request without a token elsewhere falls under the per-address one.
+      expect((await fetch(`${strict.url}/v1/users/me`)).status).toBe(401);
+      const text = await (await fetch(`${strict.url}/metrics`)).text();
+      const counted = [...text.matchAll(/^gateway_rate_limit_decisions_total\{([^}]*)\} (\d+)$/gm)]
+        .map(([, labels, n]) => `${labels} ${n}`)
+        .sort();
+      expect(counted).toEqual([
+        'rule="auth",decision="allowed" 5',
+        'rule="auth",decision="limited" 4',
+        'rule="ip",decision="allowed" 1',
+        'rule="ip",decision="limited" 0',
+        'rule="user",decision="allowed" 0',
+        'rule="user",decision="limited" 0',
+      ]);
     } finally {
       await strict.app.close();
     }

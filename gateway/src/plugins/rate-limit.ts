@@ -3,7 +3,7 @@
 // keyed by the verified subject — an unverified one would let anybody spend somebody else's. Routes
 // registered after this plugin are limited; a route opts out with `config: { rateLimit: false }`.
 import rateLimit from '@fastify/rate-limit';
-import { redisClient } from '@taskfleet/service';
+import { activeSpan, redisClient } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import { Counter } from 'prom-client';
 import type { Config } from '../config.ts';
@@ -38,18 +38,27 @@ export default fp<{ config: Config }>(
     const decisions = new Counter({
       name: 'gateway_rate_limit_decisions_total',
       help:
-        'Rate-limit decisions by the rule that applied (user: a verified subject; ip: no token; auth: ' +
-        'the per-address budget of /v1/auth/*) and the decision (allowed | limited)',
+        'Rate-limit decisions by the rule that applied (user: the subject the gateway verified, ' +
+        '/v1/tasks*; ip: the client address, routes it verifies no token on; auth: the per-address ' +
+        'budget of /v1/auth/*) and the decision (allowed | limited)',
       labelNames: ['rule', 'decision'],
       registers,
     });
-    // Children made once: the hot path increments without building label objects.
+    // Children made once: the hot path increments without building label objects. Every series starts
+    // at 0, so the first 429 of a rule is an increase Prometheus sees.
+    for (const rule of RULES)
+      for (const decision of ['allowed', 'limited']) decisions.inc({ rule, decision }, 0);
     const decided = Object.fromEntries(
       RULES.map((rule) => [
         rule,
         { allowed: decisions.labels(rule, 'allowed'), limited: decisions.labels(rule, 'limited') },
       ]),
     ) as Record<Rule, { allowed: Counter.Internal; limited: Counter.Internal }>;
+    const decide = (rule: Rule, decision: 'allowed' | 'limited') => {
+      decided[rule][decision].inc();
+      // In a trace, on the request's span: which budget it was counted against, and what it said.
+      activeSpan()?.setAttributes({ 'rate_limit.rule': rule, 'rate_limit.decision': decision });
+    };
     await app.register(rateLimit, {
       global: true,
       hook: 'preHandler',
@@ -59,8 +68,8 @@ export default fp<{ config: Config }>(
       store: redisWithLocalFallback(redis, `${config.REDIS_KEY_PREFIX}rl:`, () => fallbacks.inc()),
       enableDraftSpec: true, // RateLimit-Limit / -Remaining / -Reset, and Retry-After on 429
       // Called with the key of the rule that applied (keyGenerator here, the auth routes' own).
-      onExceeding: (_request, key) => decided[ruleOf(key)].allowed.inc(),
-      onExceeded: (_request, key) => decided[ruleOf(key)].limited.inc(),
+      onExceeding: (_request, key) => decide(ruleOf(key), 'allowed'),
+      onExceeded: (_request, key) => decide(ruleOf(key), 'limited'),
       errorResponseBuilder: (request, context) => {
         rejected.inc({
           limit: request.url.startsWith('/v1/auth/') ? 'auth' : request.subject ? 'user' : 'ip',

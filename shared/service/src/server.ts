@@ -11,17 +11,18 @@ import { configOrExit } from './config.ts';
 import { traceLogFields } from './telemetry.ts';
 import { stopTracing } from './tracing.ts';
 
-// Credentials never reach a log line: the headers that carry them wherever a request's or response's
-// headers may be logged, and secret fields at the top of a logged object or up to two levels down
-// (`{ body: { password } }`, `{ req: { body: { refreshToken } } }`). pino can't match at any depth and
-// every wildcard path costs on every line, the access log's included (docs/logs.md has the cost), so
-// two levels is the bound. Nothing here logs bodies or headers: this is the safety net.
+// Credentials never reach a log line: the headers that carry them in any `headers` object at the top
+// of a logged object or one level down (`{ request: { headers } }`; Fastify's own req/res serializers
+// drop headers anyway), and secret fields at the top or up to two levels down (`{ body: { password } }`,
+// `{ req: { body: { refreshToken } } }`). pino can't match at any depth and every path costs on every
+// line, the access log's included (docs/logs.md has the cost), so two levels is the bound. Nothing
+// here logs bodies or headers: this is the safety net.
 const SECRET_HEADERS = ['authorization', 'cookie', '["set-cookie"]'];
 const SECRET_FIELDS = ['password', 'refreshToken', 'accessToken', 'token'];
 export const REDACTED_PATHS: readonly string[] = [
   ...SECRET_HEADERS.flatMap((header) => {
     const at = header.startsWith('[') ? header : `.${header}`;
-    return [`req.headers${at}`, `res.headers${at}`, `headers${at}`];
+    return [`headers${at}`, `*.headers${at}`];
   }),
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
 ];

@@ -9,6 +9,7 @@ import {
   ReconnectingConnection,
 } from '@taskfleet/events';
 import fp from 'fastify-plugin';
+import { Gauge } from 'prom-client';
 import { TaskCache } from '../cache/task-cache.ts';
 import type { Config } from '../config.ts';
 import { currentWalLsn } from '../tasks-repository.ts';
@@ -19,6 +20,9 @@ declare module 'fastify' {
     events: ReconnectingConnection;
   }
 }
+
+/** The `queue` label of the L1 invalidation consumer's messages (amqp_messages_consumed_total). */
+export const L1_QUEUE_LABEL = 'tasks.l1-invalidation';
 
 export default fp<{ config: Config }>(
   async (app, { config }) => {
@@ -35,6 +39,30 @@ export default fp<{ config: Config }>(
         app.log.debug({ err, op }, 'cache operation failed');
       },
     });
+    // Read from the LRU when Prometheus scrapes: nothing on the request path.
+    const registers = [app.metricsRegistry];
+    new Gauge({
+      name: 'tasks_l1_entries',
+      help: "Entries in this replica's L1 (in-process) cache, expired ones not yet purged included",
+      registers,
+      collect() {
+        this.set(cache.l1Size);
+      },
+    });
+    new Gauge({
+      name: 'tasks_l1_bytes',
+      help:
+        'Approximate size of the L1 cache: characters of its keys, cached JSON and WAL stamps (V8 keeps ' +
+        'ASCII strings at one byte per character; per-entry object overhead not counted)',
+      registers,
+      collect() {
+        this.set(cache.l1Bytes);
+      },
+    });
+    // Every replica's queue is its own, exclusive and named by RabbitMQ (amq.gen-…, new at every
+    // reconnection): the label names its role instead, so reconnections don't add series.
+    const consumed = metrics.amqpConsumed.labels({ queue: L1_QUEUE_LABEL, outcome: 'ack' });
+    consumed.inc(0); // the series exists before the first event
     let subscribedAt = 0n;
     const events = new ReconnectingConnection({
       url: config.AMQP_URL,
@@ -48,6 +76,7 @@ export default fp<{ config: Config }>(
           queue,
           (msg) => {
             if (!msg) return;
+            consumed.inc(); // noAck: acked as delivered, a malformed one too (dropped below, logged)
             try {
               const event = parseTaskEvent(msg.content);
               cache.evictLocal(event.ownerId, event.taskId, parseLsn(event.lsn));

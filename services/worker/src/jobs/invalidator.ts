@@ -101,6 +101,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export default fp<{ config: Config }>(
   async (app, { config }) => {
     const { invalidations, invalidationsWaiting, amqpConsumed } = app.workerMetrics;
+    // Both series from the start: the first dead letter is an increase Prometheus sees.
+    for (const outcome of ['ack', 'dead_letter'])
+      amqpConsumed.inc({ queue: config.INVALIDATOR_QUEUE, outcome }, 0);
     app.amqp.onConnect((connection) =>
       consumeInvalidations(connection, {
         queue: config.INVALIDATOR_QUEUE,

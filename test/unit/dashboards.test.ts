@@ -15,11 +15,14 @@ import {
   expand,
   lintDashboard,
   loadDashboards,
+  MAY_BE_EMPTY,
   matcherLabels,
   metricNames,
   PARSE_VALUES,
+  panelKey,
   panelQueries,
   promtoolParseProblems,
+  queryPanels,
   variableQuery,
 } from '../support/dashboards.ts';
 
@@ -117,6 +120,17 @@ describe('grafana/dashboards', () => {
     // And the check fails on a typo, naming the query.
     const typo = await promtoolParseProblems([{ key: 'typo', expr: 'sum(rate(up[1m])' }], scratch);
     expect(typo.join()).toMatch(/"typo".*unclosed left parenthesis/);
+  });
+
+  it('the allow-list of panels that may be empty names real panels, each documented with its reason', () => {
+    const keys = new Set([
+      ...panelQueries(dashboards.values()).map((q) => q.key),
+      ...[...dashboards.values()].flatMap((d) => queryPanels(d).map((p) => panelKey(d, p))),
+    ]);
+    expect(Object.keys(MAY_BE_EMPTY).filter((k) => !keys.has(k))).toEqual([]);
+    const guide = readFileSync(repoPath('docs/operations.md'), 'utf8');
+    const documented = [...guide.matchAll(/^\| `([^`]+)` \| (.+?) \|$/gm)].map((m) => [m[1], m[2]]);
+    expect(documented.filter(([key]) => key!.startsWith('taskfleet-'))).toEqual(Object.entries(MAY_BE_EMPTY));
   });
 
   it('expands variables the way Grafana does for Prometheus', () => {

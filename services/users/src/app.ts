@@ -11,6 +11,7 @@ import database from './plugins/database.ts';
 import metrics from './plugins/metrics.ts';
 import tokens from './plugins/tokens.ts';
 import authRoutes from './routes/auth.ts';
+import tokenRoutes from './routes/token.ts';
 import usersRoutes from './routes/users.ts';
 
 export async function buildApp(
@@ -36,6 +37,7 @@ export async function buildApp(
   await app.register(tokens, { config });
 
   await app.register(authRoutes, { config });
+  await app.register(tokenRoutes);
   await app.register(usersRoutes);
   return app;
 }

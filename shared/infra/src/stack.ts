@@ -2,12 +2,22 @@
 // report on it, stop it. Everything it starts is recorded in state.json the moment it is launched.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ExportersSpec } from './components/exporters.ts';
+import {
+  ensureProbeAccount,
+  exporterTargets,
+  PROBE_ACCOUNT,
+  probeSecret,
+  startExporters,
+  syntheticProbes,
+} from './components/exporters.ts';
 import type { EdgeLimits } from './components/nginx.ts';
 import { startNginx } from './components/nginx.ts';
 import { startPgbouncer } from './components/pgbouncer.ts';
 import {
   ADMIN_USER,
   APP_USER,
+  queryOnce,
   startPostgres,
   startReplica,
   verifyReplication,
@@ -65,6 +75,15 @@ const OFFSETS = {
   nginxStatus: 52,
   prometheus: 60,
   alertmanager: 61,
+  // Exporters (components/exporters.ts): one postgres exporter per node, then one per server.
+  pgExporterPrimary: 70,
+  pgExporterReplica1: 71,
+  pgExporterReplica2: 72,
+  pgbouncerExporter: 73,
+  redisExporter: 74,
+  nginxExporter: 75,
+  nodeExporter: 76,
+  blackboxExporter: 77,
   tasks1: 100,
   tasks2: 101,
   worker1: 110,
@@ -110,6 +129,40 @@ function endpointsFrom(p: Record<PortName, number>): Endpoints {
     nginx: { host: HOST, httpPort: p.nginxHttp, httpsPort: p.nginxHttps, statusPort: p.nginxStatus },
     prometheus: { host: HOST, port: p.prometheus },
     alertmanager: { host: HOST, port: p.alertmanager },
+  };
+}
+
+/** Where the exporters listen and what they watch; the blackbox settings for the synthetic probes. */
+function exportersSpec(
+  dir: string,
+  database: string,
+  endpoints: Endpoints,
+  p: Record<PortName, number>,
+): ExportersSpec {
+  const { postgres } = endpoints;
+  return {
+    host: HOST,
+    postgres: [
+      { node: 'primary', target: postgres.primary, port: p.pgExporterPrimary },
+      { node: 'replica1', target: postgres.replicas[0]!, port: p.pgExporterReplica1 },
+      { node: 'replica2', target: postgres.replicas[1]!, port: p.pgExporterReplica2 },
+    ],
+    database,
+    adminUser: ADMIN_USER,
+    pgbouncer: { target: endpoints.pgbouncer, port: p.pgbouncerExporter },
+    redis: { target: endpoints.redis, port: p.redisExporter },
+    nginx: { statusPort: p.nginxStatus, port: p.nginxExporter },
+    node: { port: p.nodeExporter },
+    blackbox: {
+      port: p.blackboxExporter,
+      config: {
+        caFile: join(dir, 'nginx', 'tls', 'tls.crt'),
+        serverName: 'localhost',
+        clientId: PROBE_ACCOUNT,
+        secretFile: probeSecret(dir).file,
+        tokenUrl: `http://${HOST}:${p.users1}/v1/auth/token`,
+      },
+    },
   };
 }
 
@@ -212,11 +265,13 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
   };
 
   try {
+    const exporters = exportersSpec(opts.dir, databases[0]!, endpoints, ports);
     const monitoring: PrometheusSpec = {
       prometheus: endpoints.prometheus,
       alertmanager: endpoints.alertmanager,
       rabbitmqMetrics: { host: HOST, port: ports.rabbitmqMetrics },
       services: [],
+      exporters: exporterTargets(exporters),
     };
     // RabbitMQ boots slowest (≈5 s): launch it first and let everything else start meanwhile.
     const rabbit = await startRabbitmq(ctx, {
@@ -238,6 +293,8 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
       })(),
       startRedis(ctx, endpoints.redis),
       startPrometheus(ctx, monitoring),
+      // Each exporter reads its server per scrape: no need to wait for the servers first.
+      startExporters(ctx, exporters),
       startNginx(ctx, {
         host: HOST,
         httpPort: ports.nginxHttp,
@@ -290,10 +347,25 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
       await allSettledOrThrow(replicas.map(({ entry, ...r }) => startServiceReplica(ctx, r, entry, env)));
       state.endpoints.services = replicas.map(({ entry: _, ...r }) => r);
       writeState(state);
+      // The synthetic probes need the probe account; its token comes straight from a users replica
+      // (the gateway's auth limit per client address would be spent by the probe: docs/native-stack.md).
+      await ensureProbeAccount({
+        usersUrl: urls('users').split(',')[0]!,
+        tokenUrl: exporters.blackbox.config.tokenUrl,
+        secret: probeSecret(opts.dir).secret,
+        deleteAccount: async (email) => {
+          await queryOnce(
+            { ...endpoints.postgres.primary, database: databases[0]! },
+            'delete from users.users where lower(email) = lower($1)',
+            [email],
+          );
+        },
+      });
       // Prometheus re-reads file-discovered targets by itself: no reload.
       writeTargets(join(opts.dir, 'prometheus'), {
         ...monitoring,
         services: replicas.map((r) => ({ job: r.service, host: r.host, port: r.port })),
+        exporters: { ...monitoring.exporters!, probes: syntheticProbes(endpoints.nginx) },
       });
     }
     return state;

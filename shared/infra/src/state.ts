@@ -13,6 +13,7 @@ export const COMPONENT_KINDS = [
   'nginx',
   'prometheus',
   'alertmanager',
+  'exporter',
   'service',
 ] as const;
 export type ComponentKind = (typeof COMPONENT_KINDS)[number];

@@ -13,6 +13,14 @@ const PACKAGES = {
   nginx: 'nginx',
   prometheus: 'prometheus',
   'prometheus-alertmanager': 'prometheus-alertmanager',
+  // The exporters (components/exporters.ts). The PgBouncer one is Python: its package brings psycopg2
+  // and prometheus_client, which deploy/images/pgbouncer-exporter/pgbouncer_exporter.py runs on.
+  'prometheus-postgres-exporter': 'prometheus-postgres-exporter',
+  'prometheus-pgbouncer-exporter': 'prometheus-pgbouncer-exporter',
+  'prometheus-redis-exporter': 'prometheus-redis-exporter',
+  'prometheus-nginx-exporter': 'prometheus-nginx-exporter',
+  'prometheus-node-exporter': 'prometheus-node-exporter',
+  'prometheus-blackbox-exporter': 'prometheus-blackbox-exporter',
 } as const;
 
 export type SystemPackage = keyof typeof PACKAGES;

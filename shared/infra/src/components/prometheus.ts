@@ -9,6 +9,8 @@ import type { StopSpec } from '../proc.ts';
 import { allSettledOrThrow, launch, run, waitFor } from '../proc.ts';
 import type { HostPort } from '../state.ts';
 import { binary } from '../system.ts';
+import type { ExporterTargets } from './exporters.ts';
+import { writeExporterTargets } from './exporters.ts';
 
 const STOP: StopSpec = { signal: 'SIGTERM', group: false, graceMs: 15_000 };
 
@@ -22,6 +24,8 @@ export interface PrometheusSpec {
   alertmanager: HostPort;
   rabbitmqMetrics: HostPort;
   services: ServiceTarget[];
+  /** The exporters' jobs (postgres, pgbouncer, redis, nginx, node, blackbox) and the synthetic probes. */
+  exporters?: ExporterTargets;
 }
 
 const addr = (t: HostPort) => `${t.host}:${t.port}`;
@@ -40,6 +44,7 @@ export function writeTargets(configDir: string, spec: PrometheusSpec): void {
     'services/native.json',
     [...byJob].map(([job, list]) => ({ labels: { job }, targets: list.map(addr) })),
   );
+  if (spec.exporters) writeExporterTargets(targets, spec.exporters);
 }
 
 /** Copy the repo's prometheus.yml + rules next to the generated targets and check them with promtool. */

@@ -134,7 +134,22 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
       body: JSON.stringify({ title: 'cached' }),
     });
     const { id } = (await created.json()) as { id: string };
+    // The gateway's decisions are on its request span: the key was claimed, the user's budget allowed it.
+    const createTrace = traceIdOf(created);
+    await waitFor('the create trace', () => traceOf(createTrace).some((s) => s.service === 'tasks'));
+    const decisions = Object.assign(
+      {},
+      ...traceOf(createTrace)
+        .filter((s) => s.service === 'gateway')
+        .map((s) => s.attributes),
+    );
+    expect(decisions).toMatchObject({
+      'idempotency.decision': 'claimed',
+      'rate_limit.rule': 'user',
+      'rate_limit.decision': 'allowed',
+    });
     // Reads go to either task replica; each fills its own L1. Read until one answers from L1.
+    const readTraces: ReceivedSpan[][] = [];
     let l1Trace: ReceivedSpan[] = [];
     await waitFor(
       'a read answered by L1',
@@ -146,6 +161,7 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
           timeoutMs: 20_000,
         });
         l1Trace = traceOf(traceId);
+        readTraces.push(l1Trace);
         return l1Trace.some((s) => s.name === 'cache.lookup' && s.attributes['cache.layer'] === 'l1');
       },
       { timeoutMs: 60_000 },
@@ -156,6 +172,14 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
       l1Trace.some((s) => s.name === 'db.route'),
       describeSpans(l1Trace),
     ).toBe(false);
+    // The first read of the task found no cache entry: its lookup says so, and the route span under it
+    // names where the read went.
+    const first = readTraces[0]!;
+    const lookup = first.find((s) => s.name === 'cache.lookup');
+    expect(lookup?.attributes['cache.layer'], describeSpans(first)).toBe('database');
+    const route = first.find((s) => s.name === 'db.route');
+    expect(route?.parentSpanId, describeSpans(first)).toBe(lookup?.spanId);
+    expect(String(route?.attributes['db.read.target'])).toMatch(/^(\w*replica\d|primary)$/);
   });
 
   it('exports OTLP/protobuf by default, and counts what it exported', async () => {

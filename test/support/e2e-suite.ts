@@ -2,7 +2,7 @@
 // tasks / users replicas → PgBouncer → Postgres primary + replicas, with Redis and RabbitMQ. The whole
 // flow over TLS, isolation between users, one task per Idempotency-Key, the per-user limit across
 // gateways, replicas crashing mid-traffic, Redis and RabbitMQ taken away and brought back.
-import { httpsJson, newAccount } from '@taskfleet/infra';
+import { httpsJson, newAccount, waitFor } from '@taskfleet/infra';
 import { generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { E2eTarget, Server } from './e2e-target.ts';
@@ -22,6 +22,62 @@ const counter = (metrics: string[], pattern: RegExp) =>
 export function e2eSuite(target: E2eTarget): void {
   const edge = () => target.edge();
   const account = async () => (await newAccount(edge(), 'e2e')).auth;
+
+  // First, before the faults below: every probe passes on a whole stack.
+  describe.skipIf(!target.available)(`monitoring (${target.runtime})`, () => {
+    it('scrapes every exporter, and the synthetic probes of the user journey pass', async () => {
+      const query = async (promql: string) => {
+        const res = await fetch(`${target.prometheus()}/api/v1/query?query=${encodeURIComponent(promql)}`);
+        const body = (await res.json()) as {
+          data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+        };
+        return body.data.result;
+      };
+      const jobs = 'postgres|pgbouncer|redis|nginx|node|blackbox|rabbitmq';
+      const up = await waitFor(
+        'every exporter target up',
+        async () => {
+          const r = await query(`up{job=~"${jobs}"}`);
+          return r.length === 9 && r.every((x) => x.value[1] === '1') ? r : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 1_000 },
+      );
+      expect(up.map((x) => `${x.metric.job}${x.metric.node ? `/${x.metric.node}` : ''}`).sort()).toEqual([
+        'blackbox',
+        'nginx',
+        'node',
+        'pgbouncer',
+        'postgres/primary',
+        'postgres/replica1',
+        'postgres/replica2',
+        'rabbitmq',
+        'redis',
+      ]);
+      // The key metric of each: the exporter reaches its server.
+      for (const metric of ['pg_up', 'pgbouncer_up', 'redis_up', 'nginx_up'])
+        expect(
+          (await query(metric)).map((x) => x.value[1]),
+          metric,
+        ).toEqual(metric === 'pg_up' ? ['1', '1', '1'] : ['1']);
+      expect((await query('count(node_cpu_seconds_total)'))[0]?.value[1]).not.toBe('0');
+      // Probed every 15 s: the first results come within a scrape interval or two of the start.
+      const probes = await waitFor(
+        'all three probes to pass',
+        async () => {
+          const r = await query('probe_success{job="synthetic"}');
+          return r.length === 3 && r.every((x) => x.value[1] === '1') ? r : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 1_000 },
+      ).catch(async (err: Error) => {
+        const last = await query('probe_success{job="synthetic"}');
+        throw new Error(`${err.message}: ${JSON.stringify(last.map((x) => [x.metric.probe, x.value[1]]))}`);
+      });
+      expect(probes.map((x) => x.metric.probe).sort()).toEqual(['authenticated-read', 'edge-health', 'jwks']);
+      // The edge's certificate was verified, so its expiry is known (months away for a fresh one).
+      const expiry = await query('probe_ssl_earliest_cert_expiry{probe="edge-health"} - time()');
+      expect(Number(expiry[0]?.value[1])).toBeGreaterThan(7 * 86_400);
+    });
+  });
 
   describe.skipIf(!target.available)(`through the edge (${target.runtime})`, () => {
     it('serves the whole flow over HTTPS: register, login, create, read, list, update, delete', async () => {

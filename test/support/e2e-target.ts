@@ -35,6 +35,8 @@ export interface E2eTarget {
   https(): { base: string; ca: Buffer };
   /** The /metrics text of every gateway replica, read directly (not through nginx). */
   gatewayMetrics(): Promise<string[]>;
+  /** The stack's Prometheus (its HTTP API): exporters and synthetic probes. */
+  prometheus(): string;
   /** SIGKILL the replica's process, as a crash or the OOM killer would. */
   crash(service: Replicated, index: number): Promise<void>;
   /** Resolves when every replica of the stack is running and ready again (after crashes). */
@@ -59,8 +61,6 @@ export function composeTarget(opts: { tag: string; engine: boolean }): E2eTarget
   /** The /metrics text of one replica, read inside its container (services publish no port). */
   metricsOf(service: string, index: number): Promise<string>;
   containerName(service: string, index: number): Promise<string>;
-  /** Prometheus's HTTP API, published on 127.0.0.1. */
-  prometheus(): string;
 } {
   const name = `tf-${opts.tag}-${process.pid}`;
   const project: ComposeProject = {

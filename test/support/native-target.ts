@@ -14,6 +14,10 @@ export function nativeTarget(opts: { serviceEnv: Record<string, string> }): E2eT
       base: `https://localhost:${stack.state.endpoints.nginx.httpsPort}`,
       ca: readFileSync(join(stack.dir, 'nginx', 'tls', 'tls.crt')),
     }),
+    prometheus: () => {
+      const { host, port } = stack.state.endpoints.prometheus;
+      return `http://${host}:${port}`;
+    },
     gatewayMetrics: () =>
       Promise.all([1, 2].map(async (i) => (await fetch(`${stack.serviceUrl('gateway', i)}/metrics`)).text())),
     async crash(service, index) {

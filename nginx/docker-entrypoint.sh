@@ -8,8 +8,12 @@
 #                      and nginx reloads gracefully (open source nginx resolves upstream server names
 #                      only once). A replica joins once it is ready and leaves as soon as it drains
 #                      (readiness 503 from SIGTERM), before it closes. No ready replica keeps the last set.
+#   NGINX_LOG_DIR      a folder to keep nginx-access.log and nginx-error.log in; unset: the container's
+#                      output (access log on stdout, errors on stderr: docker logs, the log shipper)
 set -eu
 export NGINX_RUN_DIR="${NGINX_RUN_DIR:-/tmp/nginx}"
+logs_to_output=
+[ -n "${NGINX_LOG_DIR:-}" ] || logs_to_output=yes
 export NGINX_LOG_DIR="${NGINX_LOG_DIR:-$NGINX_RUN_DIR}"
 export NGINX_LISTEN_ADDR="${NGINX_LISTEN_ADDR:-0.0.0.0}" NGINX_HTTP_PORT="${NGINX_HTTP_PORT:-8080}"
 export NGINX_HTTPS_PORT="${NGINX_HTTPS_PORT:-8443}" NGINX_TLS_DIR="${NGINX_TLS_DIR:-/etc/taskfleet/tls}"
@@ -42,6 +46,13 @@ render() { # render "host:port host:port …"
 }
 
 mkdir -p "$NGINX_RUN_DIR" "$NGINX_LOG_DIR"
+if [ -n "$logs_to_output" ]; then
+  # The log files become links to this process's own output, which nginx (exec'd below, same user)
+  # opens again. Only where it can be opened again (Docker's pipes; not a socket, nor a terminal of
+  # another user's): tried on a copy of the descriptor, so a failure says nothing on it; else files.
+  (: >>/dev/fd/3) 3>&1 2>/dev/null && ln -sf /dev/stdout "$NGINX_LOG_DIR/nginx-access.log"
+  (: >>/dev/fd/3) 3>&2 2>/dev/null && ln -sf /dev/stderr "$NGINX_LOG_DIR/nginx-error.log"
+fi
 if [ -n "${GATEWAY_DISCOVER:-}" ]; then
   servers=$(discover)
   render "$servers"

@@ -1,7 +1,16 @@
 // docker-compose.yml can't run here (no Docker engine), so it is held to the compose-spec schema and to
 // the rules of design §7, and kept in step with the native stack.
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -319,7 +328,9 @@ describe('docker-compose.yml', () => {
     const dir = mkdtempSync(join(tmpdir(), 'taskfleet-nginx-'));
     try {
       await exec('sh', [repoPath('nginx/self-signed-cert.sh'), join(dir, 'tls')]);
-      const { stderr } = await exec('sh', [repoPath('nginx/docker-entrypoint.sh'), '-t'], {
+      // Output into files, as Docker gives a container pipes it can open again (Node's are sockets).
+      const [out, err] = [join(dir, 'stdout'), join(dir, 'stderr')];
+      await exec('sh', ['-c', 'sh "$0" -t >"$1" 2>"$2"', repoPath('nginx/docker-entrypoint.sh'), out, err], {
         env: {
           ...process.env,
           NGINX_RUN_DIR: dir,
@@ -328,8 +339,11 @@ describe('docker-compose.yml', () => {
           GATEWAY_UPSTREAMS: '127.0.0.1:3001 127.0.0.1:3002',
         },
       });
-      expect(stderr).toMatch(/test is successful/);
+      expect(readFileSync(err, 'utf8')).toMatch(/test is successful/);
       expect(readFileSync(join(dir, 'nginx.conf'), 'utf8')).toContain('server 127.0.0.1:3002 max_fails=3');
+      // Its logs are the container's output (docker logs, the log shipper): links to stdout and stderr.
+      expect(readlinkSync(join(dir, 'nginx-access.log'))).toBe('/dev/stdout');
+      expect(readlinkSync(join(dir, 'nginx-error.log'))).toBe('/dev/stderr');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

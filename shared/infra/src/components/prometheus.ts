@@ -1,6 +1,6 @@
 // Prometheus + Alertmanager from the repo's own configuration (prometheus/), checked with promtool and
 // amtool before start. Targets are file-discovered: this module writes targets/*.json.
-import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StartContext } from '../context.ts';
 import { logFile } from '../context.ts';
@@ -47,12 +47,45 @@ export function writeTargets(configDir: string, spec: PrometheusSpec): void {
   if (spec.exporters) writeExporterTargets(targets, spec.exporters);
 }
 
+/** The variables that fill in Alertmanager's webhook URLs (prometheus/alertmanager.yml). */
+export const ALERTMANAGER_WEBHOOK_VARIABLES = [
+  'ALERTMANAGER_CRITICAL_WEBHOOK_URL',
+  'ALERTMANAGER_WARNING_WEBHOOK_URL',
+] as const;
+
+/**
+ * prometheus/alertmanager.yml with its receivers' URLs from the environment. Alertmanager 0.25 expands no
+ * variables and has no webhook `url_file`, so each `url: '…' # env: NAME` line takes NAME's value when it
+ * is set, and keeps its local default otherwise. A value that is not an http(s) URL is refused (and not
+ * echoed: such URLs often carry a token).
+ */
+export function renderAlertmanagerConfig(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  const problems: string[] = [];
+  const out = text.replace(
+    /^(\s*(?:- )?url: )'[^']*'( # env: ([A-Z0-9_]+))$/gm,
+    (line, head: string, tail: string, name: string) => {
+      const value = env[name];
+      if (value === undefined || value === '') return line;
+      if (!/^https?:\/\/[^\s]+$/.test(value) || !URL.canParse(value)) {
+        problems.push(`${name} is not an http(s) URL`);
+        return line;
+      }
+      return `${head}'${value.replaceAll("'", "''")}'${tail}`;
+    },
+  );
+  if (problems.length) throw new Error(`alertmanager.yml: ${problems.join('; ')}`);
+  return out;
+}
+
 /** Copy the repo's prometheus.yml + rules next to the generated targets and check them with promtool. */
 export async function writePrometheusConfig(configDir: string, spec: PrometheusSpec): Promise<string> {
   mkdirSync(configDir, { recursive: true });
   cpSync(repoPath('prometheus/prometheus.yml'), join(configDir, 'prometheus.yml'));
   cpSync(repoPath('prometheus/rules'), join(configDir, 'rules'), { recursive: true });
-  cpSync(repoPath('prometheus/alertmanager.yml'), join(configDir, 'alertmanager.yml'));
+  writeFileSync(
+    join(configDir, 'alertmanager.yml'),
+    renderAlertmanagerConfig(readFileSync(repoPath('prometheus/alertmanager.yml'), 'utf8')),
+  );
   writeTargets(configDir, spec);
   await run(binary('promtool'), ['check', 'config', join(configDir, 'prometheus.yml')]);
   await run(binary('amtool'), ['check-config', join(configDir, 'alertmanager.yml')]);

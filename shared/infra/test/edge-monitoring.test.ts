@@ -1,4 +1,6 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,8 +8,13 @@ import {
   binary,
   checkNginxConfig,
   ensureCertificate,
+  freePorts,
+  guardStack,
   repoPath,
   run,
+  startNginx,
+  startSideStack,
+  stopStack,
   waitFor,
   writeNginxConfig,
   writePrometheusConfig,
@@ -23,6 +30,20 @@ const accessLog = join(
   'nginx-access.log',
 );
 const scratch = mkdtempSync(join(tmpdir(), 'taskfleet-config-'));
+
+/** The access-log line of the request with `requestId`, parsed (nginx writes it within flush=1s). */
+async function accessLine(file: string, requestId: string): Promise<Record<string, unknown>> {
+  // Other test files use the shared nginx too: the line is found by its request id, not its place.
+  const line = await waitFor(
+    'the request in the access log',
+    () =>
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .find((l) => l.includes(requestId)),
+    { timeoutMs: 10_000, intervalMs: 200 },
+  );
+  return JSON.parse(line) as Record<string, unknown>;
+}
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('nginx from nginx/nginx.conf.template', () => {
@@ -77,16 +98,7 @@ describe('nginx from nginx/nginx.conf.template', () => {
     const requestId = `access-log-${crypto.randomUUID()}`;
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
     await fetch(`${edge}/v1/tasks`, { headers: { 'x-request-id': requestId, traceparent } });
-    // Other test files use this nginx too: find our line by its request id (written within flush=1s).
-    const line = await waitFor(
-      'the request in the access log',
-      async () =>
-        readFileSync(accessLog, 'utf8')
-          .split('\n')
-          .find((l) => l.includes(requestId)),
-      { timeoutMs: 10_000, intervalMs: 200 },
-    );
-    const entry = JSON.parse(line) as Record<string, unknown>;
+    const entry = await accessLine(accessLog, requestId);
     expect(Object.keys(entry).sort()).toEqual(
       [
         'bytes',
@@ -116,6 +128,54 @@ describe('nginx from nginx/nginx.conf.template', () => {
     expect(Date.parse(entry.time as string)).not.toBeNaN();
     // No gateway in this stack: nothing answered upstream, so no traceresponse (a string all the same).
     expect(entry.traceresponse).toBe('');
+  });
+
+  it("logs the gateway it used, that gateway's status and traceresponse, and passes the header on", async () => {
+    // A stand-in gateway that answers everything with a traceresponse, as the real one does.
+    const traceresponse = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const gateway = createServer((_req, res) => {
+      res.setHeader('traceresponse', traceresponse);
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    const { port } = gateway.address() as AddressInfo;
+    // An nginx of our own in front of it (the shared one has no gateway), stopped with its folder.
+    const dir = join(stack.state.dir, `edge-w${stack.worker}-${crypto.randomUUID().slice(0, 8)}`);
+    mkdirSync(dir, { recursive: true });
+    guardStack(dir, process.pid, join(dir, 'watchdog.log'));
+    const [httpPort, httpsPort, statusPort] = (await freePorts(3)) as [number, number, number];
+    try {
+      await startSideStack(stack.state, dir, (ctx) =>
+        startNginx(ctx, {
+          host: '127.0.0.1',
+          httpPort,
+          httpsPort,
+          statusPort,
+          gateways: [{ host: '127.0.0.1', port }],
+        }),
+      );
+      const requestId = `access-log-${crypto.randomUUID()}`;
+      const res = await fetch(`http://127.0.0.1:${httpPort}/v1/tasks/123`, {
+        headers: { 'x-request-id': requestId },
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('traceresponse')).toBe(traceresponse);
+      const entry = await accessLine(join(dir, 'logs', 'nginx-access.log'), requestId);
+      expect(entry).toMatchObject({
+        request_id: requestId,
+        uri: '/v1/tasks/123',
+        status: 200,
+        bytes: 2,
+        upstream: `127.0.0.1:${port}`,
+        upstream_status: '200',
+        traceparent: '',
+        traceresponse,
+      });
+      expect(Number(entry.upstream_time)).toBeGreaterThanOrEqual(0);
+    } finally {
+      await stopStack(dir);
+      gateway.close();
+    }
   });
 
   it('serves stub_status on the internal listener only', async () => {

@@ -58,14 +58,18 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
     expect(patched.status).toBe(200);
     const traceId = traceIdOf(patched);
 
-    // Complete when the worker's invalidator has deleted the entries (a Redis span under its consume)
-    // and both task replicas have consumed the PATCH's event.
+    // Complete when the worker's invalidator has deleted the entries (a Redis span under its consume),
+    // both task replicas have consumed the PATCH's event, and every span's parent has arrived too (each
+    // process exports on its own schedule: the gateway's spans may well come last).
     const complete = (spans: ReceivedSpan[]) => {
       const consumes = spans.filter((s) => s.kind === CONSUMER);
       const worker = consumes.filter((c) => c.service === 'worker').map((c) => c.spanId);
+      const ids = new Set(spans.map((s) => s.spanId));
       return (
         spans.some((s) => worker.includes(s.parentSpanId)) &&
-        consumes.filter((c) => c.service === 'tasks').length >= 2
+        consumes.filter((c) => c.service === 'tasks').length >= 2 &&
+        spans.some((s) => !s.parentSpanId) &&
+        spans.every((s) => !s.parentSpanId || ids.has(s.parentSpanId))
       );
     };
     await waitFor(

@@ -3,6 +3,7 @@
 // routes critical to the page receiver and warning to the ticket receiver, takes its webhook URLs from
 // the environment, and mutes what its inhibition rules say. (promtool runs the cases themselves in
 // edge-monitoring.test.ts.)
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -205,6 +206,23 @@ describe('alertmanager', () => {
     expect(() =>
       renderAlertmanagerConfig(template, { ALERTMANAGER_WARNING_WEBHOOK_URL: secret }),
     ).not.toThrow(/s3cret/);
+  });
+
+  it('renders the same in a container: prometheus/alertmanager-entrypoint.sh (POSIX sh + awk) agrees', () => {
+    const script = repoPath('prometheus/alertmanager-entrypoint.sh');
+    const viaSh = (vars: Record<string, string>) =>
+      spawnSync('sh', [script, '--render'], { input: template, env: { PATH: process.env.PATH, ...vars } });
+    const tricky = { ...env, ALERTMANAGER_CRITICAL_WEBHOOK_URL: 'https://e.example.net/v1?a=1&b=\\2' };
+    for (const vars of [{}, env, tricky]) {
+      const out = viaSh(vars);
+      expect(out.status, out.stderr.toString()).toBe(0);
+      expect(out.stdout.toString()).toBe(renderAlertmanagerConfig(template, vars));
+    }
+    const refused = viaSh({ ALERTMANAGER_CRITICAL_WEBHOOK_URL: 'ftp://user:s3cret@example.net/' });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr.toString()).toBe(
+      'alertmanager.yml: ALERTMANAGER_CRITICAL_WEBHOOK_URL is not an http(s) URL\n',
+    );
   });
 
   it.each([

@@ -58,7 +58,9 @@ function validator() {
   return ajv.compile(forAjv(composeSchema) as object);
 }
 
-const compose = parse(source, { merge: true }) as {
+// The file's aliases (*server, *build-args, …) are ours and many: above the parser's guard against
+// alias bombs (100), which is meant for untrusted input.
+const compose = parse(source, { merge: true, maxAliasCount: 1_000 }) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
 };
@@ -230,18 +232,26 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.services).sort()).toEqual([
       'alertmanager',
       'alloy',
+      'blackbox-exporter',
       'gateway',
       'grafana',
       'jaeger',
       'loki',
       'nginx',
+      'nginx-exporter',
+      'node-exporter',
       'pgbouncer',
+      'pgbouncer-exporter',
+      'postgres-exporter-primary',
+      'postgres-exporter-replica1',
+      'postgres-exporter-replica2',
       'postgres-primary',
       'postgres-replica1',
       'postgres-replica2',
       'prometheus',
       'rabbitmq',
       'redis',
+      'redis-exporter',
       'tasks',
       'tasks-migrate',
       'users',
@@ -270,8 +280,19 @@ describe('docker-compose.yml', () => {
         const [from] = volume.split(':');
         // The certificate folder: .certs by default, made by `make up` (nginx/self-signed-cert.sh).
         if (from === '${TASKFLEET_TLS_DIR') {
-          // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
-          expect(volume).toBe('${TASKFLEET_TLS_DIR:-./.certs}:/etc/taskfleet/tls:ro');
+          // The blackbox exporter gets the certificate alone, to verify the edge with (not the key).
+          expect(volume).toBe(
+            name === 'blackbox-exporter'
+              ? // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
+                '${TASKFLEET_TLS_DIR:-./.certs}/tls.crt:/etc/taskfleet/tls/tls.crt:ro'
+              : // biome-ignore lint/suspicious/noTemplateCurlyInString: compose's interpolation, literally
+                '${TASKFLEET_TLS_DIR:-./.certs}:/etc/taskfleet/tls:ro',
+          );
+          continue;
+        }
+        // The node exporter reports the host: its /proc, /sys and root, read-only; nobody else's.
+        if (['/proc', '/sys', '/'].includes(from ?? '')) {
+          expect([name, volume.endsWith(':ro')]).toEqual(['node-exporter', true]);
           continue;
         }
         // The log shipper reads the containers' logs through the engine's socket, read-only; nobody else.
@@ -377,9 +398,45 @@ describe('docker-compose.yml', () => {
       'deploy/images/postgres/docker-entrypoint.sh',
       'deploy/images/postgres/replica-entrypoint.sh',
       'deploy/images/rabbitmq/docker-entrypoint.sh',
+      'deploy/images/blackbox-exporter/docker-entrypoint.sh',
     ]) {
       await expect(exec('sh', ['-n', repoPath(script)])).resolves.toBeDefined();
     }
+  });
+
+  it('scrapes the same jobs as the native stack (exporters and synthetic probes included), each found in the file', () => {
+    type Job = {
+      job_name: string;
+      dns_sd_configs?: { names: string[] }[];
+      static_configs?: { targets: string[]; labels?: Record<string, string> }[];
+      scrape_interval?: string;
+    };
+    const jobsOf = (file: string) =>
+      (parse(readFileSync(repoPath(file), 'utf8')) as { scrape_configs: Job[] }).scrape_configs;
+    const composeJobs = jobsOf('prometheus/compose/prometheus.yml');
+    const names = composeJobs.map((j) => j.job_name);
+    for (const job of ['postgres', 'pgbouncer', 'redis', 'nginx', 'node', 'blackbox', 'synthetic'])
+      expect(names, job).toContain(job);
+    // Natively one `services` job carries the four service jobs as labels; every other job is in both.
+    const native = jobsOf('prometheus/prometheus.yml').map((j) => j.job_name);
+    expect(native.filter((j) => j !== 'services').every((j) => names.includes(j))).toBe(true);
+    // Every name Prometheus looks up is a service of the compose file.
+    for (const job of composeJobs)
+      for (const sd of job.dns_sd_configs ?? [])
+        for (const name of sd.names)
+          expect(Object.keys(compose.services), `${job.job_name}: ${name}`).toContain(name);
+    const synthetic = composeJobs.find((j) => j.job_name === 'synthetic')!;
+    expect(synthetic.scrape_interval).toBe('15s');
+    expect(synthetic.static_configs?.map((c) => c.labels?.probe).sort()).toEqual([
+      'authenticated-read',
+      'edge-health',
+      'jwks',
+    ]);
+    // Each probe names a module prometheus/blackbox.yml defines.
+    const modules = Object.keys(
+      (parse(readFileSync(repoPath('prometheus/blackbox.yml'), 'utf8')) as { modules: object }).modules,
+    );
+    for (const c of synthetic.static_configs ?? []) expect(modules).toContain(c.labels?.__param_module);
   });
 
   it('provisions Grafana with the compose Prometheus as its datasource', () => {

@@ -6,7 +6,8 @@
 #     --missing   build only images that are not there yet (what `make up` does)
 #     --base      the base image (default: TASKFLEET_BASE_IMAGE, else debian:bookworm-slim)
 #     NAME…       only these (postgres, pgbouncer, redis, rabbitmq, nginx, prometheus, alertmanager,
-#                 tasks, users, worker, gateway)
+#                 postgres-exporter, pgbouncer-exporter, redis-exporter, nginx-exporter,
+#                 node-exporter, blackbox-exporter, tasks, users, worker, gateway)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 base=${TASKFLEET_BASE_IMAGE:-debian:bookworm-slim}
@@ -31,6 +32,12 @@ rabbitmq     taskfleet/rabbitmq:3.10.8       deploy/images/rabbitmq
 nginx        taskfleet/nginx:1.22.1          deploy/images/nginx
 prometheus   taskfleet/prometheus:2.42.0     deploy/images/prometheus
 alertmanager taskfleet/alertmanager:0.25.0   deploy/images/alertmanager
+postgres-exporter  taskfleet/postgres-exporter:0.11.1  deploy/images/postgres-exporter
+pgbouncer-exporter taskfleet/pgbouncer-exporter:1.7    deploy/images/pgbouncer-exporter
+redis-exporter     taskfleet/redis-exporter:1.45.0     deploy/images/redis-exporter
+nginx-exporter     taskfleet/nginx-exporter:0.11.0     deploy/images/nginx-exporter
+node-exporter      taskfleet/node-exporter:1.5.0       deploy/images/node-exporter
+blackbox-exporter  taskfleet/blackbox-exporter:0.23.0  deploy/images/blackbox-exporter
 tasks        taskfleet/tasks:0.1.0           node:@taskfleet/tasks:services/tasks/src/server.ts
 users        taskfleet/users:0.1.0           node:@taskfleet/users:services/users/src/server.ts
 worker       taskfleet/worker:0.1.0          node:@taskfleet/worker:services/worker/src/server.ts

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { dockerEngineAnswers, repoPath } from '@taskfleet/infra';
-import { GenericContainer, type StartedTestContainer, Wait } from 'testcontainers';
+import { GenericContainer, Network, type StartedTestContainer, Wait } from 'testcontainers';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const exec = promisify(execFile);
@@ -24,6 +24,8 @@ interface Case {
   files?: Record<string, string>;
   directories?: Record<string, string>;
   entrypoint?: string[];
+  /** Exporters: a line its /metrics must have (on the port its Dockerfile exposes). */
+  metric?: string;
 }
 
 const adminPassword = crypto.randomUUID();
@@ -83,7 +85,51 @@ const servers: Case[] = [
     pin: { arg: 'ALERTMANAGER_VERSION', pkg: 'prometheus-alertmanager' },
     files: { '/etc/alertmanager/alertmanager.yml': 'prometheus/alertmanager.yml' },
   },
+  // The exporters, alone: healthy by their own listener while the server they watch is away (which
+  // they report: pg_up 0, pgbouncer_up 0, redis_up 0). The nginx one needs nginx: a test of its own.
+  {
+    image: 'taskfleet/postgres-exporter:0.11.1',
+    dockerfile: 'deploy/images/postgres-exporter/Dockerfile',
+    pin: { arg: 'POSTGRES_EXPORTER_VERSION', pkg: 'prometheus-postgres-exporter' },
+    env: { DATA_SOURCE_URI: '127.0.0.1:5432/taskfleet?sslmode=disable', DATA_SOURCE_USER: 'postgres' },
+    metric: 'pg_up 0',
+  },
+  {
+    image: 'taskfleet/pgbouncer-exporter:1.7',
+    dockerfile: 'deploy/images/pgbouncer-exporter/Dockerfile',
+    pin: { arg: 'PGBOUNCER_EXPORTER_VERSION', pkg: 'prometheus-pgbouncer-exporter' },
+    env: { PGBOUNCER_HOST: '127.0.0.1', PGBOUNCER_USER: 'postgres' },
+    metric: 'pgbouncer_up 0.0',
+  },
+  {
+    image: 'taskfleet/redis-exporter:1.45.0',
+    dockerfile: 'deploy/images/redis-exporter/Dockerfile',
+    pin: { arg: 'REDIS_EXPORTER_VERSION', pkg: 'prometheus-redis-exporter' },
+    env: { REDIS_ADDR: 'redis://127.0.0.1:6379' },
+    metric: 'redis_up 0',
+  },
+  {
+    image: 'taskfleet/node-exporter:1.5.0',
+    dockerfile: 'deploy/images/node-exporter/Dockerfile',
+    pin: { arg: 'NODE_EXPORTER_VERSION', pkg: 'prometheus-node-exporter' },
+    metric: 'node_cpu_seconds_total{cpu="0",mode="idle"}',
+  },
+  {
+    // With no users service the probe account waits; the exporter serves all the same.
+    image: 'taskfleet/blackbox-exporter:0.23.0',
+    dockerfile: 'deploy/images/blackbox-exporter/Dockerfile',
+    pin: { arg: 'BLACKBOX_EXPORTER_VERSION', pkg: 'prometheus-blackbox-exporter' },
+    files: { '/etc/taskfleet/blackbox.yml.template': 'prometheus/blackbox.yml' },
+    metric: 'blackbox_exporter_config_last_reload_successful 1',
+  },
 ];
+
+/** An exporter's /metrics, read inside its container (they publish no port). */
+async function metricsInside(c: StartedTestContainer, port: number): Promise<string> {
+  const script = `import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:${port}/metrics').read().decode())`;
+  const curl = await c.exec(['curl', '-fsS', `http://127.0.0.1:${port}/metrics`]);
+  return curl.exitCode === 0 ? curl.output : (await c.exec(['/usr/bin/python3', '-c', script])).output;
+}
 
 /** A throwaway certificate for the nginx image, made as `make up` makes the stack's. */
 let CERT: { content: string; target: string; mode: number }[] = [];
@@ -142,7 +188,43 @@ describe.skipIf(!engine)('the images, one by one (testcontainers)', () => {
     const version = await c.exec(['dpkg-query', '-W', '-f', '${Version}', spec.pin.pkg]);
     expect(version.output.trim()).toBe(pinOf(spec.dockerfile, spec.pin.arg));
     expect((await c.exec(['sh', '-c', NO_BUILD_TOOLS])).output.trim()).toBe('');
+    if (spec.metric) {
+      const port = Number(/^EXPOSE (\d+)$/m.exec(readFileSync(repoPath(spec.dockerfile), 'utf8'))?.[1]);
+      expect(await metricsInside(c, port)).toContain(`\n${spec.metric}`);
+    }
     await c.stop({ timeout: 5_000 });
+  });
+
+  it("taskfleet/nginx-exporter:0.11.0: reads a real nginx's stub_status, healthy, non-root, pinned", async () => {
+    const network = await new Network().start();
+    try {
+      const nginx = await containerOf(servers.find((s) => s.image.startsWith('taskfleet/nginx:'))!)
+        .withNetwork(network)
+        .withNetworkAliases('nginx')
+        .start();
+      started.push(nginx);
+      const exporter = await new GenericContainer('taskfleet/nginx-exporter:0.11.0')
+        .withLabels(LABELS)
+        .withNetwork(network)
+        .withEnvironment({ SCRAPE_URI: 'http://nginx:8081/stub_status' })
+        .withWaitStrategy(Wait.forHealthCheck())
+        .withStartupTimeout(180_000)
+        .start();
+      started.push(exporter);
+      expect((await exporter.exec(['id', '-u'])).output.trim()).not.toBe('0');
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+      const format = '${Version}';
+      const version = await exporter.exec(['dpkg-query', '-W', '-f', format, 'prometheus-nginx-exporter']);
+      expect(version.output.trim()).toBe(
+        pinOf('deploy/images/nginx-exporter/Dockerfile', 'NGINX_EXPORTER_VERSION'),
+      );
+      expect((await exporter.exec(['sh', '-c', NO_BUILD_TOOLS])).output.trim()).toBe('');
+      expect(await metricsInside(exporter, 9113)).toMatch(/^nginx_up 1$/m);
+      await exporter.stop({ timeout: 5_000 });
+      await nginx.stop({ timeout: 5_000 });
+    } finally {
+      await network.stop();
+    }
   });
 
   it.each([

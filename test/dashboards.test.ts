@@ -245,7 +245,15 @@ describe.skipIf(!native)('dashboards against a real Prometheus', () => {
       'typo: http_request_duration_seconds_count has no label statuscode',
     ]);
 
+    // A target Prometheus can't scrape empties every panel of its metrics: say so first, with why.
+    const targets = await prom<{
+      activeTargets: { labels: Record<string, string>; health: string; lastError: string }[];
+    }>('/api/v1/targets', { state: 'active' });
+    const down = targets.data.activeTargets
+      .filter((t) => t.health !== 'up')
+      .map((t) => `target ${t.labels.job} ${t.labels.instance} is ${t.health}: ${t.lastError}`);
     const report = [
+      ...down,
       ...variableProblems,
       ...outcome.failing.map(([q, problem]) => `${q.key}: ${problem}`),
       ...unknownNames,

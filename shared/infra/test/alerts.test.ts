@@ -200,6 +200,39 @@ describe('the rules in the running Prometheus', () => {
   });
 });
 
+describe('the exporter metrics the alerts read, in the running stack', () => {
+  const { prometheus } = testStack().state.endpoints;
+  // Each alert input from an exporter, with how many series the native stack has of it: a renamed metric
+  // or label (an exporter upgrade, a typo in a rule) leaves an alert that can never fire.
+  const inputs: [string, number][] = [
+    ['pg_up{job="postgres", node=~"primary|replica1|replica2"}', 3],
+    ['node:pg_connections_utilisation:ratio{node=~"primary|replica1|replica2"}', 3],
+    ['pg_replication_lag_seconds{job="postgres"}', 3],
+    ['pg_replication_slots_active{job="postgres", node="primary"}', 2],
+    ['pgbouncer_up{job="pgbouncer"}', 1],
+    ['count(pgbouncer_waiting_clients{job="pgbouncer"}) > 0', 1],
+    ['redis_up{job="redis"}', 1],
+    ['nginx_up{job="nginx"}', 1],
+    ['instance:node_cpu_utilisation:rate5m', 1],
+    ['instance:node_memory_utilisation:ratio', 1],
+  ];
+
+  it.each(inputs)('%s has %i series', async (query, count) => {
+    const url = `http://${prometheus.host}:${prometheus.port}/api/v1/query?query=${encodeURIComponent(query)}`;
+    let last = -1;
+    await waitFor(
+      `${query} to have ${count} series`,
+      async () => {
+        const body = (await (await fetch(url)).json()) as { data: { result: unknown[] } };
+        last = body.data.result.length;
+        return last === count;
+      },
+      { timeoutMs: 45_000, intervalMs: 1_000 },
+    ).catch(() => undefined);
+    expect(last).toBe(count);
+  });
+});
+
 describe('alertmanager', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'taskfleet-alertmanager-'));
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));

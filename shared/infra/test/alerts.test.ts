@@ -41,6 +41,7 @@ function auditAlerts(
   rules: Record<string, RuleFile>,
   tests: Record<string, TestFile>,
   fileExists: (path: string) => boolean,
+  index: string,
 ): string[] {
   const problems: string[] = [];
   const fires = new Set<string>();
@@ -71,6 +72,8 @@ function auditAlerts(
         if (!fires.has(`${name}/${labels.severity}`))
           problems.push(`${where}: no test case expects it to fire (severity ${labels.severity})`);
         if (!quiet.has(name)) problems.push(`${where}: no test case expects it to stay quiet`);
+        if (!index.includes(`| \`${name}\` |`))
+          problems.push(`${where}: not in the table of docs/runbooks/README.md`);
       }
   return problems;
 }
@@ -86,10 +89,11 @@ describe('alert rules', () => {
       d.groups.flatMap((g) => g.rules.filter((r) => r.alert)),
     );
     expect(alerts.length).toBeGreaterThan(30);
-    expect(auditAlerts(ruleFiles, testFiles, (p) => existsSync(repoPath(p)))).toEqual([]);
+    const index = readFileSync(repoPath('docs/runbooks/README.md'), 'utf8');
+    expect(auditAlerts(ruleFiles, testFiles, (p) => existsSync(repoPath(p)), index)).toEqual([]);
   });
 
-  it('the audit catches an untested alert, a missing runbook, a missing severity and for', () => {
+  it('the audit catches an untested, undocumented alert, a missing runbook, severity and for', () => {
     const rules: Record<string, RuleFile> = {
       'x.yml': {
         groups: [
@@ -128,13 +132,16 @@ describe('alert rules', () => {
         ],
       },
     };
-    expect(auditAlerts(rules, tests, (p) => p === 'docs/runbooks/there.md')).toEqual([
+    expect(
+      auditAlerts(rules, tests, (p) => p === 'docs/runbooks/there.md', '| `Tested` | critical |'),
+    ).toEqual([
       'x.yml: Untested: severity is not critical|warning',
       'x.yml: Untested: no description',
       'x.yml: Untested: runbook docs/runbooks/gone.md does not exist',
       'x.yml: Untested: no for (a blip would fire)',
       'x.yml: Untested: no test case expects it to fire (severity page)',
       'x.yml: Untested: no test case expects it to stay quiet',
+      'x.yml: Untested: not in the table of docs/runbooks/README.md',
     ]);
   });
 

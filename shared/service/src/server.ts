@@ -11,28 +11,58 @@ import { configOrExit } from './config.ts';
 import { traceLogFields } from './telemetry.ts';
 import { stopTracing } from './tracing.ts';
 
-// Credentials never reach a log line: the headers that carry them in any `headers` object at the top
-// of a logged object or one level down (`{ request: { headers } }`; Fastify's own req/res serializers
-// drop headers anyway), and secret fields at the top or up to two levels down (`{ body: { password } }`,
-// `{ req: { body: { refreshToken } } }`). pino can't match at any depth and every path costs on every
-// line, the access log's included (docs/logs.md has the cost), so two levels is the bound. Nothing
-// here logs bodies or headers: this is the safety net.
-const SECRET_HEADERS = ['authorization', 'cookie', '["set-cookie"]'];
-const SECRET_FIELDS = ['password', 'refreshToken', 'accessToken', 'token'];
-export const REDACTED_PATHS: readonly string[] = [
-  ...SECRET_HEADERS.flatMap((header) => {
-    const at = header.startsWith('[') ? header : `.${header}`;
-    return [`headers${at}`, `*.headers${at}`];
-  }),
-  ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
-];
+// Credentials never reach a log line: any property named like a credential header (authorization,
+// cookie, set-cookie) or a secret field (password, refreshToken, accessToken, token), at any depth of a
+// logged object, is written as "[redacted]". Nothing here logs bodies or headers: this is the net under
+// a careless log call. A walk of the logged object (copying only what it changes) rather than pino's
+// `redact`: pino matches fixed paths, and its wildcard paths multiplied the cost of every line, the
+// access log's included, by four or more (docs/logs.md); the walk covers any depth and costs next to
+// nothing on the small objects the services log.
+const SECRET_KEYS = new Set([
+  'authorization',
+  'cookie',
+  'set-cookie',
+  'password',
+  'refreshtoken',
+  'accesstoken',
+  'token',
+]);
+const REDACTED = '[redacted]';
+const MAX_DEPTH = 6;
 
-/** Logger options for a service: the level, trace ids, and credentials redacted (REDACTED_PATHS). */
+/** `value` with every secret-named property at any depth (up to MAX_DEPTH) replaced; the same object when none. */
+export function redactSecrets<T>(value: T, depth = 0): T {
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    const items = value.map((item) => redactSecrets(item, depth + 1));
+    return (items.some((item, i) => item !== value[i]) ? items : value) as T;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[key];
+    const clean = SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : redactSecrets(item, depth + 1);
+    if (clean === item) continue;
+    // An Error stays an Error, with its message and stack.
+    copy ??= faithfulCopy(value);
+    copy[key] = clean;
+  }
+  return (copy ?? value) as T;
+}
+
+/** A copy with the same prototype and own properties; an Error's stack read once (V8 computes it lazily). */
+function faithfulCopy(value: object): Record<string, unknown> {
+  const copy = Object.create(Object.getPrototypeOf(value), Object.getOwnPropertyDescriptors(value));
+  if (value instanceof Error)
+    Object.defineProperty(copy, 'stack', { value: value.stack, writable: true, configurable: true });
+  return copy;
+}
+
+/** Logger options for a service: the level, trace ids, and credentials redacted (redactSecrets). */
 export const serviceLogger = (level: string): FastifyServerOptions['logger'] => ({
   level,
   // trace_id and span_id on every line logged inside a trace (nothing outside one, or without the SDK).
   mixin: traceLogFields,
-  redact: { paths: [...REDACTED_PATHS], censor: '[redacted]' },
+  formatters: { log: (object) => redactSecrets(object) },
 });
 
 /**

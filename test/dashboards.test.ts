@@ -160,37 +160,44 @@ describe.skipIf(!native)('dashboards against a real Prometheus', () => {
 
     // Names Prometheus knows: scraped metadata (even for a labelled counter never incremented), series
     // names, and recording rules. A typo'd name is in none of them.
-    const metadata = await prom<Record<string, unknown>>('/api/v1/metadata');
-    const names = await prom<string[]>('/api/v1/label/__name__/values');
-    const rules = await prom<{ groups: { rules: { name: string }[] }[] }>('/api/v1/rules');
-    const known = new Set([
-      ...Object.keys(metadata.data),
-      ...names.data,
-      ...rules.data.groups.flatMap((g) => g.rules.map((r) => r.name)),
-    ]);
-    const isKnown = (name: string) => known.has(name) || known.has(name.replace(/_(bucket|sum|count)$/, ''));
+    const knownNames = async () => {
+      const metadata = await prom<Record<string, unknown>>('/api/v1/metadata');
+      const names = await prom<string[]>('/api/v1/label/__name__/values');
+      const rules = await prom<{ groups: { rules: { name: string }[] }[] }>('/api/v1/rules');
+      return new Set([
+        ...Object.keys(metadata.data),
+        ...names.data,
+        ...rules.data.groups.flatMap((g) => g.rules.map((r) => r.name)),
+      ]);
+    };
 
     const allowed = (q: PanelQuery) => MAY_BE_EMPTY[q.key] ?? MAY_BE_EMPTY[panelKey(q.dashboard, q.panel)];
-    const expanded = new Map<PanelQuery, string>();
-    const variableProblems: string[] = [];
-    for (const d of dashboards.values()) {
-      const { multi, problems } = await variableValues(d);
-      variableProblems.push(...problems);
-      for (const q of queries.filter((x) => x.dashboard === d))
-        expanded.set(q, expand(q.target.expr, { multi, intervals }));
-    }
+    // Every query with the variables as they are now: a target scraped for the first time later (the
+    // probes, a replica) adds values, so this is redone on every look.
+    const expandAll = async () => {
+      const expanded = new Map<PanelQuery, string>();
+      const variableProblems: string[] = [];
+      for (const d of dashboards.values()) {
+        const { multi, problems } = await variableValues(d);
+        variableProblems.push(...problems);
+        for (const q of queries.filter((x) => x.dashboard === d))
+          expanded.set(q, expand(q.target.expr, { multi, intervals }));
+      }
+      return { expanded, variableProblems };
+    };
 
     // Every expression parses (allow-listed ones too), before any waiting.
+    const first = await expandAll();
     expect(
       await promtoolParseProblems(
-        queries.map((q) => ({ key: q.key, expr: expanded.get(q)! })),
+        queries.map((q) => ({ key: q.key, expr: first.expanded.get(q)! })),
         scratch,
       ),
     ).toEqual([]);
 
     /** undefined: data; else why not. */
-    const evaluate = async (q: PanelQuery): Promise<string | undefined> => {
-      const r = await prom<{ result: Sample[] }>('/api/v1/query', { query: expanded.get(q)! });
+    const evaluate = async (expr: string): Promise<string | undefined> => {
+      const r = await prom<{ result: Sample[] }>('/api/v1/query', { query: expr });
       if (r.status !== 'success') return `${r.errorType}: ${r.error}`;
       const values = r.data.result.map((s) => Number(s.value[1]));
       if (values.length === 0) return 'no data';
@@ -199,17 +206,18 @@ describe.skipIf(!native)('dashboards against a real Prometheus', () => {
     };
     const EMPTY = new Set(['no data', 'only NaN']);
     const evaluateAll = async () => {
+      const { expanded, variableProblems } = await expandAll();
       const results = new Map<PanelQuery, string | undefined>();
-      for (const q of queries) results.set(q, await evaluate(q));
+      for (const q of queries) results.set(q, await evaluate(expanded.get(q)!));
       const failing = [...results].filter(([q, problem]) => problem && !(EMPTY.has(problem) && allowed(q)));
-      return { results, failing };
+      return { results, failing, variableProblems };
     };
 
     // Some series appear a little later than the requests (recording rules, the relay's events, the
     // invalidations): keep a light load going and look again until every panel has data, or the bound.
     let outcome = await evaluateAll();
     const deadline = Date.now() + 180_000;
-    while (outcome.failing.length > 0 && Date.now() < deadline) {
+    while ((outcome.failing.length > 0 || outcome.variableProblems.length > 0) && Date.now() < deadline) {
       await loadRound(stack.edge, accounts, round++);
       // At most one load slice per scrape interval: the machine is shared.
       await new Promise((r) => setTimeout(r, scrape * 1000));
@@ -218,6 +226,8 @@ describe.skipIf(!native)('dashboards against a real Prometheus', () => {
 
     // Every metric name must be known, and where the metric has series every label a matcher uses
     // must be on one of them — so a typo is caught in an allow-listed (possibly empty) panel too.
+    const known = await knownNames();
+    const isKnown = (name: string) => known.has(name) || known.has(name.replace(/_(bucket|sum|count)$/, ''));
     const labelsOf = new Map<string, Set<string>>();
     const namingProblems = async (key: string, expr: string) => {
       const problems = metricNames(expr)
@@ -254,7 +264,7 @@ describe.skipIf(!native)('dashboards against a real Prometheus', () => {
       .map((t) => `target ${t.labels.job} ${t.labels.instance} is ${t.health}: ${t.lastError}`);
     const report = [
       ...down,
-      ...variableProblems,
+      ...outcome.variableProblems,
       ...outcome.failing.map(([q, problem]) => `${q.key}: ${problem}`),
       ...unknownNames,
     ];

@@ -59,7 +59,8 @@ export const edge: DashboardSpec = {
         }),
         timeseries({
           title: 'Rate-limit decisions',
-          description: 'Per-user and per-IP limit decisions: allowed or limited (429).',
+          description:
+            'Limit decisions by rule (user on /v1/tasks*, ip, auth on /v1/auth*): allowed or limited (429).',
           unit: 'reqps',
           targets: [
             {

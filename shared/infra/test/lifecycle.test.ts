@@ -1,7 +1,7 @@
 // `make up` / `make status` / `make down` exactly as a user runs them (native runtime), in a scratch
 // directory on free ports; and the watchdog that reaps a stack whose owner died.
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,17 +67,25 @@ describe('make up / status / down (native stack)', () => {
     const status = JSON.parse(await make('status', dir, base, '--json')) as Status;
     expect(status.components.map((c) => c.name).sort()).toEqual([
       'alertmanager',
+      'blackbox-exporter',
       'epmd',
       'gateway-1',
       'gateway-2',
       'nginx',
+      'nginx-exporter',
+      'node-exporter',
       'pgbouncer',
+      'pgbouncer-exporter',
+      'postgres-exporter-primary',
+      'postgres-exporter-replica1',
+      'postgres-exporter-replica2',
       'postgres-primary',
       'postgres-replica1',
       'postgres-replica2',
       'prometheus',
       'rabbitmq',
       'redis',
+      'redis-exporter',
       'tasks-1',
       'tasks-2',
       'users-1',
@@ -86,6 +94,15 @@ describe('make up / status / down (native stack)', () => {
     ]);
     expect(status.components.every((c) => c.alive)).toBe(true);
     expect(status.components.find((c) => c.name === 'pgbouncer')?.address).toBe(`127.0.0.1:${base + 10}`);
+    // The exporters on the fixed layout (docs/native-stack.md), the blackbox one last.
+    expect(status.components.find((c) => c.name === 'postgres-exporter-primary')?.address).toBe(
+      `127.0.0.1:${base + 70}`,
+    );
+    expect(status.components.find((c) => c.name === 'blackbox-exporter')?.address).toBe(
+      `127.0.0.1:${base + 77}`,
+    );
+    // The probe account's password: in the stack dir, readable by its owner only.
+    expect(statSync(join(dir, 'blackbox', 'probe-secret')).mode & 0o777).toBe(0o600);
     const edgeHealth = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
     expect(edgeHealth.status).toBe(200);
 

@@ -80,11 +80,12 @@ export const database: DashboardSpec = {
         }),
         timeseries({
           title: 'Longest running transaction (slow queries)',
-          description: 'Age of the oldest open transaction on each node, by state: a stuck query shows here.',
+          description:
+            'Age of the oldest transaction running a query or idle inside a transaction, per node: a stuck query shows here.',
           unit: 's',
           targets: [
             {
-              expr: `max by (node, state) (pg_stat_activity_max_tx_duration{${pg()}})`,
+              expr: `max by (node, state) (pg_stat_activity_max_tx_duration{${pg('state=~"active|idle in transaction.*"')}})`,
               legend: '{{node}} {{state}}',
             },
           ],

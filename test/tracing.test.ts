@@ -3,6 +3,8 @@
 // gateway → tasks (route, Postgres, Redis) → the outbox row → the worker's publish → RabbitMQ → the
 // invalidator's and each task replica's consume, every span parented inside it. A read answered by L1
 // reaches no database. Then the same with http/json, and the request path with no receiver at all.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { OtlpReceiver, ReceivedSpan } from '@taskfleet/infra';
 import { newAccount, startOtlpReceiver, waitFor } from '@taskfleet/infra';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +59,16 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
     });
     expect(patched.status).toBe(200);
     const traceId = traceIdOf(patched);
+    // nginx logs the trace the gateway answered with: its access log links to the trace.
+    const accessLog = join(stack.dir, 'logs', 'nginx-access.log');
+    const edgeLine = await waitFor("the PATCH in nginx's access log", () =>
+      readFileSync(accessLog, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { method: string; traceresponse: string })
+        .find((l) => l.method === 'PATCH' && l.traceresponse.includes(traceId)),
+    );
+    expect(edgeLine.traceresponse).toBe(patched.headers.get('traceresponse'));
 
     // Complete when the worker's invalidator has deleted the entries (a Redis span under its consume),
     // both task replicas have consumed the PATCH's event, and every span's parent has arrived too (each

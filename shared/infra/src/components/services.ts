@@ -121,7 +121,9 @@ export async function startServiceReplica(
     `${name} to be ready`,
     async () => (await fetch(`http://${replica.host}:${replica.port}/health/ready`)).ok,
     {
-      timeoutMs: 30_000,
+      // A replica that dies fails at once (pid); a live one may take long on a slow, busy host: seven
+      // Node processes (each loading its tracing SDK when on) start at once on two cores.
+      timeoutMs: 120_000,
       logFile: log,
       pid: proc.pid,
     },

@@ -55,14 +55,15 @@ export const ALERTMANAGER_WEBHOOK_VARIABLES = [
 
 /**
  * prometheus/alertmanager.yml with its receivers' URLs from the environment. Alertmanager 0.25 expands no
- * variables and has no webhook `url_file`, so each `url: '…' # env: NAME` line takes NAME's value when it
+ * variables and has no webhook `url_file`, so each `url: "…" # env: NAME` line takes NAME's value when it
  * is set, and keeps its local default otherwise. A value that is not an http(s) URL is refused (and not
  * echoed: such URLs often carry a token).
  */
 export function renderAlertmanagerConfig(text: string, env: NodeJS.ProcessEnv = process.env): string {
   const problems: string[] = [];
   const out = text.replace(
-    /^(\s*(?:- )?url: )'[^']*'( # env: ([A-Z0-9_]+))$/gm,
+    // The default in single or double quotes (the formatter writes double).
+    /^(\s*(?:- )?url: )(?:'[^']*'|"[^"]*")( # env: ([A-Z0-9_]+))$/gm,
     (line, head: string, tail: string, name: string) => {
       const value = env[name];
       if (value === undefined || value === '') return line;

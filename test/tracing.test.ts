@@ -2,7 +2,7 @@
 // spans (OTLP/HTTP) to a real receiver in this test. A PATCH through nginx must come back as one trace:
 // gateway → tasks (route, Postgres, Redis) → the outbox row → the worker's publish → RabbitMQ → the
 // invalidator's and each task replica's consume, every span parented inside it. A read answered by L1
-// reaches no database. Then the same with http/json, and the request path with no receiver at all.
+// reaches no database. (http/json, sampling and no receiver at all: shared/service/test/tracing-process.test.ts.)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { OtlpReceiver, ReceivedSpan } from '@taskfleet/infra';
@@ -152,7 +152,9 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
     const { id } = (await created.json()) as { id: string };
     // The gateway's decisions are on its request span: the key was claimed, the user's budget allowed it.
     const createTrace = traceIdOf(created);
-    await waitFor('the create trace', () => traceOf(createTrace).some((s) => s.service === 'tasks'));
+    await waitFor('the gateway spans of the create', () =>
+      traceOf(createTrace).some((s) => s.service === 'gateway' && 'idempotency.decision' in s.attributes),
+    );
     const decisions = Object.assign(
       {},
       ...traceOf(createTrace)
@@ -199,9 +201,17 @@ describe.skipIf(!native)('one trace across gateway, tasks and worker', () => {
   });
 
   it('exports OTLP/protobuf by default, and counts what it exported', async () => {
-    expect(receiver.requests.get('application/x-protobuf') ?? 0).toBeGreaterThan(0);
+    const { auth } = await newAccount(stack.edge, 'trace-proto');
+    expect((await fetch(`${stack.edge}/v1/tasks`, { headers: auth })).status).toBe(200);
+    await waitFor(
+      'an OTLP/protobuf export',
+      () => (receiver.requests.get('application/x-protobuf') ?? 0) > 0,
+    );
     expect(receiver.requests.get('application/json') ?? 0).toBe(0);
-    const metrics = await (await fetch(`${stack.serviceUrl('tasks', 1)}/metrics`)).text();
-    expect(Number(/^tracing_spans_exported_total (\d+)/m.exec(metrics)?.[1] ?? 0)).toBeGreaterThan(0);
+    const exported = async () => {
+      const text = await (await fetch(`${stack.serviceUrl('gateway', 1)}/metrics`)).text();
+      return Number(/^tracing_spans_exported_total (\d+)/m.exec(text)?.[1] ?? 0) > 0;
+    };
+    await waitFor('the gateway to count exported spans', exported);
   });
 });

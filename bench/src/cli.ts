@@ -380,6 +380,8 @@ async function main() {
   if (tracing !== undefined && tracing > 1)
     throw new UsageError('--tracing must be off or a ratio in (0, 1]');
   // The trace receiver the services export to, counting what arrives (Jaeger's stand-in: docs/performance.md).
+  // The receiver lives in this process: a kept stack would go on exporting to a closed port.
+  if (tracing !== undefined && values.keep) throw new UsageError('--tracing and --keep do not go together');
   const receiver = tracing === undefined ? undefined : await startOtlpReceiver({ keepSpans: false });
   const bench = await ensureBenchStack({
     tracing: receiver && tracing !== undefined ? { endpoint: receiver.url, ratio: tracing } : undefined,
@@ -389,6 +391,9 @@ async function main() {
     keep: values.keep && !cpuProfileDir,
     cpuProfileDir,
     progress: (m) => log(`  ${m}`),
+  }).catch(async (err) => {
+    await receiver?.close();
+    throw err;
   });
   const sideStacks: string[] = [];
   const cleanUp = async () => {

@@ -60,7 +60,7 @@ export function edgeStack(tag: string, opts: Pick<StackOptions, 'serviceEnv' | '
       ...opts,
     });
     stack.edge = `http://${stack.state.endpoints.nginx.host}:${stack.state.endpoints.nginx.httpPort}`;
-  }, 180_000);
+  }, 15 * 60_000); // seven service replicas may each take minutes to turn ready on a slow, busy host
   afterAll(async () => {
     if (!stack.dir) return;
     for (const side of sides) await stopStack(side);

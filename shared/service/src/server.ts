@@ -18,15 +18,19 @@ import { stopTracing } from './tracing.ts';
 // `redact`: pino matches fixed paths, and its wildcard paths multiplied the cost of every line, the
 // access log's included, by four or more (docs/logs.md); the walk covers any depth and costs next to
 // nothing on the small objects the services log.
+// Compared without case, '-' or '_': access_token, client-secret and accessToken are one name.
 const SECRET_KEYS = new Set([
   'authorization',
   'cookie',
-  'set-cookie',
+  'setcookie',
   'password',
+  'secret',
+  'clientsecret',
   'refreshtoken',
   'accesstoken',
   'token',
 ]);
+const keyName = (key: string) => key.toLowerCase().replace(/[-_]/g, '');
 const REDACTED = '[redacted]';
 const MAX_DEPTH = 6;
 
@@ -40,7 +44,7 @@ export function redactSecrets<T>(value: T, depth = 0): T {
   let copy: Record<string, unknown> | undefined;
   for (const key of Object.keys(value)) {
     const item = (value as Record<string, unknown>)[key];
-    const clean = SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : redactSecrets(item, depth + 1);
+    const clean = SECRET_KEYS.has(keyName(key)) ? REDACTED : redactSecrets(item, depth + 1);
     if (clean === item) continue;
     // An Error stays an Error, with its message and stack.
     copy ??= faithfulCopy(value);

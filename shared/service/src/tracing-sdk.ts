@@ -140,7 +140,9 @@ function samplerFrom(env: NodeJS.ProcessEnv): Sampler {
     case 'parentbased_traceidratio':
       return new ParentBasedSampler({ root: ratio() });
     default:
-      throw new Error(`OTEL_TRACES_SAMPLER=${name}: not a sampler this SDK knows`);
+      // As the specification asks: a bad setting warns and falls back, it never stops the service.
+      diag.warn(`OTEL_TRACES_SAMPLER=${name}: not a sampler this SDK knows; using parentbased_always_on`);
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
   }
 }
 
@@ -148,7 +150,7 @@ function traceExporter(env: NodeJS.ProcessEnv): SpanExporter | undefined {
   const kind = env.OTEL_TRACES_EXPORTER ?? 'otlp';
   if (kind === 'none') return undefined;
   if (kind === 'console') return new ConsoleSpanExporter();
-  if (kind !== 'otlp') throw new Error(`OTEL_TRACES_EXPORTER=${kind}: expected otlp, console or none`);
+  if (kind !== 'otlp') diag.warn(`OTEL_TRACES_EXPORTER=${kind}: expected otlp, console or none; using otlp`);
   // The OTLP exporters read their endpoint, headers, compression and timeout from the environment.
   const protocol =
     env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
@@ -160,7 +162,10 @@ function traceExporter(env: NodeJS.ProcessEnv): SpanExporter | undefined {
     case 'grpc':
       return new (require('@opentelemetry/exporter-trace-otlp-grpc').OTLPTraceExporter)();
     default:
-      throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: expected http/protobuf, http/json or grpc`);
+      diag.warn(
+        `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: expected http/protobuf, http/json or grpc; using http/protobuf`,
+      );
+      return new (require('@opentelemetry/exporter-trace-otlp-proto').OTLPTraceExporter)();
   }
 }
 

@@ -2,6 +2,8 @@
 // helpers to run code in a span and to hand the trace on, and the tracing SDK's metrics. The SDK itself
 // (tracing-sdk.ts) is loaded only by the process entry (tracing-register.ts); without it — under
 // OTEL_SDK_DISABLED and in tests — the API's no-op tracer answers and these helpers cost next to nothing.
+
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { context, INVALID_SPAN_CONTEXT, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Counter, Registry } from 'prom-client';
@@ -41,7 +43,8 @@ export function tracingStarted(stop: () => Promise<void>): void {
 export async function stopTracing(): Promise<void> {
   const stop = flush;
   flush = undefined;
-  await stop?.().catch(() => {});
+  // Bounded: a receiver that hangs must not hold the process past its shutdown window.
+  await Promise.race([stop?.().catch(() => {}), sleep(3_000, undefined, { ref: false })]);
 }
 
 /**

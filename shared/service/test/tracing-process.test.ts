@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { OtlpReceiver } from '@taskfleet/infra';
 import { repoPath, startOtlpReceiver, waitFor } from '@taskfleet/infra';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -43,11 +44,11 @@ async function traced(env: Record<string, string>): Promise<Traced> {
   running.push(child);
   const lines: Record<string, unknown>[] = [];
   const raw: string[] = [];
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    for (const line of chunk.split('\n').filter(Boolean)) {
-      raw.push(line);
-      lines.push(JSON.parse(line));
-    }
+  // Whole lines only: a chunk may end in the middle of one.
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line) return;
+    raw.push(line);
+    lines.push(JSON.parse(line));
   });
   const url = await waitFor(
     'the fixture listening',
@@ -130,7 +131,7 @@ describe('tracing in a service process', () => {
       () => receiver.spans.filter((s) => s.name === 'GET /slow').length >= 2,
     );
     expect(
-      receiver.spans.filter((s) => /health|metrics/.test(String(s.attributes['url.path'] ?? ''))),
+      receiver.spans.filter((s) => /health|metrics/.test(`${s.name} ${s.attributes['url.path'] ?? ''}`)),
     ).toEqual([]);
   });
 
@@ -185,7 +186,10 @@ describe('tracing in a service process', () => {
     });
     expect(res.headers.get('traceresponse')).toBeNull();
     // The caller's trace id is still on the log lines: logs join the trace whoever records it.
-    expect(lines.find((l) => l.msg === 'slow request started')).toMatchObject({ trace_id: 'a'.repeat(32) });
+    const line = await waitFor('the request log line', () =>
+      lines.find((l) => l.msg === 'slow request started'),
+    );
+    expect(line).toMatchObject({ trace_id: 'a'.repeat(32) });
     expect(await metric(url, 'tracing_spans_exported_total')).toBe(0);
     expect(receiver.requests.size + receiver.spans.length).toBe(before);
   });

@@ -12,6 +12,7 @@ describe('redactSecrets', () => {
       batch: [{ refreshToken: 'r' }, { ok: true }],
       deep: { a: { b: { c: { d: { accessToken: 'x' } } } } },
       token: 't',
+      oauth: { client_secret: 'cs', access_token: 'at', 'Client-Secret': 'xs' },
     };
     expect(redactSecrets(logged)).toEqual({
       headers: { Authorization: '[redacted]', cookie: '[redacted]' },
@@ -20,6 +21,7 @@ describe('redactSecrets', () => {
       batch: [{ refreshToken: '[redacted]' }, { ok: true }],
       deep: { a: { b: { c: { d: { accessToken: '[redacted]' } } } } },
       token: '[redacted]',
+      oauth: { client_secret: '[redacted]', access_token: '[redacted]', 'Client-Secret': '[redacted]' },
     });
     // The caller's object is left as it was.
     expect(logged.body.password).toBe('p');

@@ -10,8 +10,15 @@ export const ConfigSchema = Type.Object({
    * (compose and Swarm DNS give one per replica) and re-resolved every RESOLVE_INTERVAL_MS, so scaling
    * a service needs no gateway restart.
    */
-  TASKS_UPSTREAMS: Type.String({ minLength: 1 }),
-  USERS_UPSTREAMS: Type.String({ minLength: 1 }),
+  TASKS_UPSTREAMS: Type.Optional(Type.String({ minLength: 1 })),
+  USERS_UPSTREAMS: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Instead of the list itself: a file holding it (URLs separated by commas or white space), read again
+   * every RESOLVE_INTERVAL_MS. The native stack has no DNS that knows its replicas: its runner rewrites
+   * this file (write, then rename) when it scales a service. Unreadable or empty later: the last list stays.
+   */
+  TASKS_UPSTREAMS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  USERS_UPSTREAMS_FILE: Type.Optional(Type.String({ minLength: 1 })),
   RESOLVE_INTERVAL_MS: Int(100, 5_000),
   /** Connecting to a replica; past it, the next replica is tried. */
   CONNECT_TIMEOUT_MS: Int(10, 1_000),
@@ -61,12 +68,17 @@ export const ConfigSchema = Type.Object({
 });
 export type Config = Static<typeof ConfigSchema>;
 
+/** An upstream's base URL: plain HTTP (TLS ends at nginx), a host and port, no path. */
+export const isUpstreamUrl = (url: string): boolean => /^http:\/\/[^/]+$/.test(url);
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return loadSettings<Config>(ConfigSchema, env, (config, problems) => {
     for (const key of ['TASKS_UPSTREAMS', 'USERS_UPSTREAMS'] as const) {
+      const file = config[`${key}_FILE`];
+      if (!config[key] && !file) problems.push(`${key} or ${key}_FILE: one is required`);
+      if (config[key] && file) problems.push(`${key} and ${key}_FILE: give one, not both`);
       for (const url of commaList(config[key] ?? '')) {
-        if (!/^http:\/\/[^/]+$/.test(url))
-          problems.push(`${key}: "${url}" must be http://host:port with no path`);
+        if (!isUpstreamUrl(url)) problems.push(`${key}: "${url}" must be http://host:port with no path`);
       }
     }
   });

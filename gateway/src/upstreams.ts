@@ -1,11 +1,14 @@
 // The replicas of one service, as the gateway sees them. Each configured base URL is resolved to every
 // address its host name has (compose and Swarm DNS: one per replica) and re-resolved periodically, so
-// replicas that appear are used and replicas that vanish are dropped. Each replica has a keep-alive
+// replicas that appear are used and replicas that vanish are dropped. The list of base URLs itself may
+// come from a file read again on every round (the native stack's runner rewrites it when it scales). Each replica has a keep-alive
 // connection pool and a circuit breaker: after `failures` consecutive failures it is skipped for
 // `openMs`, then one trial request decides (half-open). Requests go to the replica with the fewest in
 // flight (ties broken at random) — least-outstanding adapts to a slow replica, round-robin does not.
 import { lookup } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
 import { Pool } from 'undici';
+import { isUpstreamUrl } from './config.ts';
 
 export interface BreakerOptions {
   failures: number;
@@ -57,9 +60,27 @@ export class Upstream {
   }
 }
 
+/**
+ * The base URLs listed in an upstreams file: separated by commas or white space, `#` to the end of a
+ * line is a comment. Throws when the file can't be read, lists nothing or lists a bad URL — the caller
+ * keeps the list it had: a file caught half-written by a careless editor must not empty the group.
+ */
+export async function readUpstreamsFile(path: string): Promise<string[]> {
+  const text = await readFile(path, 'utf8');
+  const urls = text
+    .replace(/#.*$/gm, '')
+    .split(/[\s,]+/)
+    .filter(Boolean);
+  const bad = urls.filter((u) => !isUpstreamUrl(u));
+  if (bad.length) throw new Error(`${path}: "${bad.join('", "')}" must be http://host:port with no path`);
+  if (urls.length === 0) throw new Error(`${path} lists no upstream`);
+  return urls;
+}
+
 export interface GroupOptions {
   service: string;
-  baseUrls: string[];
+  /** The base URLs, or how to read them afresh on every round (readUpstreamsFile, say). */
+  baseUrls: string[] | (() => Promise<string[]>);
   resolveIntervalMs: number;
   connectTimeoutMs: number;
   /** Connections per replica at the most. */
@@ -83,9 +104,9 @@ export class UpstreamGroup {
     return [...this.members.values()];
   }
 
-  /** Resolve now, then keep resolving in the background. */
+  /** Resolve now, then keep resolving in the background. A list that can't be read now fails the start. */
   async start(): Promise<void> {
-    await this.resolve();
+    await this.resolve({ strict: true });
     this.timer = setInterval(
       () => void this.resolve().catch((err) => this.opts.onError(err as Error)),
       this.opts.resolveIntervalMs,
@@ -93,9 +114,18 @@ export class UpstreamGroup {
     this.timer.unref();
   }
 
-  async resolve(): Promise<void> {
+  async resolve({ strict = false } = {}): Promise<void> {
+    const { baseUrls } = this.opts;
+    let bases: string[];
+    try {
+      bases = typeof baseUrls === 'function' ? await baseUrls() : baseUrls;
+    } catch (err) {
+      if (strict) throw err;
+      this.opts.onError(err as Error); // keep every member we had
+      return;
+    }
     const origins = new Set<string>();
-    for (const base of this.opts.baseUrls) {
+    for (const base of bases) {
       const url = new URL(base);
       const host = url.hostname.replace(/^\[|\]$/g, '');
       try {

@@ -1,5 +1,6 @@
 // The replicas of the services behind the gateway (upstreams.ts): one group per service, resolved and
-// re-resolved from DNS, with their metrics and readiness checks — the gateway can serve while each
+// re-resolved from DNS (the list of names from the environment, or from a file the native stack's
+// runner rewrites when it scales), with their metrics and readiness checks — the gateway can serve while each
 // service has a replica whose circuit is not open.
 
 import { commaList } from '@taskfleet/service';
@@ -7,7 +8,7 @@ import fp from 'fastify-plugin';
 import { Counter, Gauge } from 'prom-client';
 import type { Config } from '../config.ts';
 import type { ProxyOptions } from '../proxy.ts';
-import { UpstreamGroup } from '../upstreams.ts';
+import { readUpstreamsFile, UpstreamGroup } from '../upstreams.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,17 +25,21 @@ const addressOf = (origin: string) => origin.replace(/^https?:\/\//, '');
 
 export default fp<{ config: Config }>(
   async (app, { config }) => {
-    const group = (service: string, list: string) =>
+    const group = (service: string, list: string | undefined, file: string | undefined) =>
       new UpstreamGroup({
         service,
-        baseUrls: commaList(list),
+        // loadConfig saw to it that exactly one of the two is set.
+        baseUrls: file ? () => readUpstreamsFile(file) : commaList(list ?? ''),
         resolveIntervalMs: config.RESOLVE_INTERVAL_MS,
         connectTimeoutMs: config.CONNECT_TIMEOUT_MS,
         connections: config.UPSTREAM_CONNECTIONS,
         breaker: { failures: config.BREAKER_FAILURES, openMs: config.BREAKER_OPEN_MS },
         onError: (err) => app.log.warn({ err }, 'resolving upstreams failed'),
       });
-    const groups = [group('tasks', config.TASKS_UPSTREAMS), group('users', config.USERS_UPSTREAMS)] as const;
+    const groups = [
+      group('tasks', config.TASKS_UPSTREAMS, config.TASKS_UPSTREAMS_FILE),
+      group('users', config.USERS_UPSTREAMS, config.USERS_UPSTREAMS_FILE),
+    ] as const;
     const [tasks, users] = groups;
     app.decorate('upstreams', { tasks, users });
     await Promise.all(groups.map((g) => g.start()));

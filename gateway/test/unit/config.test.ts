@@ -43,6 +43,25 @@ describe('gateway loadConfig', () => {
     expect(message).toContain('USERS_UPSTREAMS');
   });
 
+  it('takes a file of upstreams instead of the list, never both', () => {
+    const c = loadConfig({
+      REDIS_URL: 'redis://h',
+      TASKS_UPSTREAMS_FILE: '/stack/services/tasks.upstreams',
+      USERS_UPSTREAMS: 'http://users:3200',
+    });
+    expect(c.TASKS_UPSTREAMS_FILE).toBe('/stack/services/tasks.upstreams');
+    expect(c.TASKS_UPSTREAMS).toBeUndefined();
+    const message = problemsOf({ ...base, USERS_UPSTREAMS_FILE: '/stack/services/users.upstreams' });
+    expect(message).toContain('USERS_UPSTREAMS and USERS_UPSTREAMS_FILE: give one, not both');
+    expect(message).not.toContain('TASKS_UPSTREAMS');
+  });
+
+  it('names both ways of giving the upstreams when neither is there', () => {
+    expect(problemsOf({ REDIS_URL: 'redis://h' })).toContain(
+      'TASKS_UPSTREAMS or TASKS_UPSTREAMS_FILE: one is required',
+    );
+  });
+
   it('bounds the breaker settings', () => {
     const message = problemsOf({ ...base, BREAKER_FAILURES: '0', BREAKER_OPEN_MS: '99' });
     expect(message).toContain('BREAKER_FAILURES');

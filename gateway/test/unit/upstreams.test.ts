@@ -1,5 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Upstream, UpstreamGroup } from '../../src/upstreams.ts';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { readUpstreamsFile, Upstream, UpstreamGroup } from '../../src/upstreams.ts';
 
 const BREAKER = { failures: 3, openMs: 1_000 };
 type Pool = ConstructorParameters<typeof Upstream>[1];
@@ -192,5 +195,92 @@ describe('UpstreamGroup.pick', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe('an upstreams file (the native stack scales through it)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'taskfleet-upstreams-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  /** A new file with `text`, written the way the stack runner writes it (temp file, then rename). */
+  const file = (text: string, path = join(dir, `list-${++n}`)) => {
+    writeFileSync(`${path}.tmp`, text);
+    renameSync(`${path}.tmp`, path);
+    return path;
+  };
+
+  it('lists URLs separated by commas, spaces or lines, comments left out', async () => {
+    const path = file('# tasks\nhttp://127.0.0.1:3001\nhttp://127.0.0.1:3002, http://tasks:3000  # a name\n');
+    expect(await readUpstreamsFile(path)).toEqual([
+      'http://127.0.0.1:3001',
+      'http://127.0.0.1:3002',
+      'http://tasks:3000',
+    ]);
+  });
+
+  it.each([
+    ['lists nothing', '# nobody\n', /lists no upstream/],
+    [
+      'has a bad URL',
+      'http://127.0.0.1:3001\nhttp://127.0.0.1:3002/path\n',
+      /"http:\/\/127.0.0.1:3002\/path"/,
+    ],
+  ])('is refused when it %s', async (_, text, message) => {
+    await expect(readUpstreamsFile(file(text))).rejects.toThrow(message);
+  });
+
+  it('is read again on every round: replicas join and leave, a bad version keeps the last list', async () => {
+    const path = file('http://127.0.0.1:3001\n');
+    const errors: Error[] = [];
+    const group = new UpstreamGroup({
+      service: 'tasks',
+      baseUrls: () => readUpstreamsFile(path),
+      resolveIntervalMs: 60_000, // rounds by hand below
+      connectTimeoutMs: 100,
+      connections: 4,
+      breaker: BREAKER,
+      onError: (err) => errors.push(err),
+    });
+    const origins = () => group.upstreams.map((u) => u.origin).sort();
+    try {
+      await group.start();
+      expect(origins()).toEqual(['http://127.0.0.1:3001']);
+      file('http://127.0.0.1:3001\nhttp://127.0.0.1:3002\nhttp://127.0.0.1:3003\n', path);
+      await group.resolve();
+      expect(origins()).toEqual(['http://127.0.0.1:3001', 'http://127.0.0.1:3002', 'http://127.0.0.1:3003']);
+      // The members that stay are the same objects: their breakers and counts go on.
+      const kept = group.upstreams.find((u) => u.origin === 'http://127.0.0.1:3001');
+      file('http://127.0.0.1:3001\n', path);
+      await group.resolve();
+      expect(origins()).toEqual(['http://127.0.0.1:3001']);
+      expect(group.upstreams[0]).toBe(kept);
+      expect(errors).toEqual([]);
+      // Emptied, broken or gone: reported, and the group keeps what it had.
+      file('', path);
+      await group.resolve();
+      rmSync(path);
+      await group.resolve();
+      expect(origins()).toEqual(['http://127.0.0.1:3001']);
+      expect(errors.map((e) => e.message)).toEqual([
+        expect.stringMatching(/lists no upstream/),
+        expect.stringMatching(/ENOENT/),
+      ]);
+    } finally {
+      await group.close();
+    }
+  });
+
+  it('fails the start when the file is missing', async () => {
+    const group = new UpstreamGroup({
+      service: 'users',
+      baseUrls: () => readUpstreamsFile(join(dir, 'missing')),
+      resolveIntervalMs: 60_000,
+      connectTimeoutMs: 100,
+      connections: 4,
+      breaker: BREAKER,
+      onError: () => {},
+    });
+    await expect(group.start()).rejects.toThrow(/ENOENT/);
+    await group.close();
   });
 });

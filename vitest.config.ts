@@ -80,6 +80,7 @@ function everyOtherProject() {
     integration('tasks', 'services/tasks/test/**/*.test.ts'),
     integration('users', 'services/users/test/**/*.test.ts'),
     integration('worker', 'services/worker/test/**/*.test.ts'),
+    integration('autoscaler', 'services/autoscaler/test/**/*.test.ts'),
     integration('gateway', 'gateway/test/**/*.test.ts'),
     integration('bench', 'bench/test/**/*.test.ts'),
     integration('repo', 'test/**/*.test.ts'),

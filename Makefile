@@ -7,6 +7,7 @@ SHELL := /bin/bash
 BOOT  := . scripts/bootstrap.sh
 NODE  := node --conditions=@taskfleet/source
 STACK := $(NODE) shared/infra/src/cli.ts
+SWARM := $(NODE) shared/infra/src/swarm/cli.ts
 # docker compose when a Docker engine answers, else the native stack. Override: make up RUNTIME=native;
 # RUNTIME=docker without an engine installs (Debian, as root) and starts one (scripts/docker-engine.sh).
 RUNTIME ?= $(shell timeout 10 docker info >/dev/null 2>&1 && echo docker || echo native)
@@ -16,7 +17,8 @@ ifeq ($(filter docker native,$(RUNTIME)),)
 $(error RUNTIME must be docker or native, not "$(RUNTIME)")
 endif
 
-.PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean images
+.PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean images \
+	lab-up lab-status lab-down swarm-secrets swarm-deploy
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,3 +63,18 @@ bootstrap: ## install the toolchain and workspace packages only
 
 clean: ## stop the stack and delete its data (native: the stack directory; docker: the volumes)
 	@$(BOOT); $(STACK) down --purge --runtime $(RUNTIME)
+
+lab-up: ## a three-node Docker Swarm on this machine (Docker-in-Docker) with the stack deployed on it
+	@$(BOOT); scripts/docker-engine.sh ensure >&2 && $(SWARM) lab-up
+
+lab-status: ## the lab's manager, edge URL, nodes and services (ARGS=--json for machines)
+	@$(BOOT); $(SWARM) lab-status $(ARGS)
+
+lab-down: ## remove every container, network and volume the lab made
+	@$(BOOT); $(SWARM) lab-down
+
+swarm-secrets: ## make the missing secret files for a Swarm deploy (DIR=path outside the repository)
+	@$(BOOT); $(SWARM) secrets --dir "$(DIR)"
+
+swarm-deploy: ## deploy the stack through DOCKER_HOST (a manager), after checking secrets, labels, images (ARGS="--secrets DIR --registry HOST:PORT")
+	@$(BOOT); $(SWARM) deploy $(ARGS)

@@ -4,6 +4,8 @@
 //   node shared/infra/src/cli.ts up     [--dir DIR] [--base-port N] [--replicas 1|2]
 //   node shared/infra/src/cli.ts down   [--dir DIR] [--purge]
 //   node shared/infra/src/cli.ts status [--dir DIR] [--json]
+//   node shared/infra/src/cli.ts scale  tasks=N gateway=M users=K worker=W [--dir DIR]
+//                                      (any of them; exit 2 bad input, 75 another scale is running)
 //   node shared/infra/src/cli.ts env    [--dir DIR]          (connection settings as KEY=value lines)
 //   node shared/infra/src/cli.ts deps                        (install missing Debian packages, as root)
 //   node shared/infra/src/cli.ts token  [--user UUID]        (a development access token, local only)
@@ -16,11 +18,13 @@ import { mintDevToken } from './components/services.ts';
 import { composeMain } from './compose-cli.ts';
 import { stackEnv } from './env.ts';
 import { repoPath } from './paths.ts';
+import { parseScaleArgs, ScaleError, scaleStack } from './scale.ts';
 import { stackStatus, startStack, stopStack } from './stack.ts';
 import { ensurePackages, missingPackages } from './system.ts';
 
 const USAGE =
-  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--json] [--purge] [--runtime native|docker]';
+  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--json] [--purge] [--runtime native|docker]\n' +
+  '       taskfleet-stack scale SERVICE=N … [--dir DIR]   (tasks, users, gateway, worker; 1 to 8 each)';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -112,6 +116,22 @@ async function main(): Promise<number> {
       return 0;
     case 'status':
       return printStatus() ? 0 : 3;
+    case 'scale': {
+      try {
+        const results = await scaleStack(dir, parseScaleArgs(positionals.slice(1)), { onProgress: progress });
+        for (const r of results) {
+          const change = [...r.started.map((n) => `+${n}`), ...r.stopped.map((n) => `-${n}`)].join(' ');
+          out(`${r.service}: ${r.from} → ${r.to}${change ? `  (${change})` : ''}`);
+          for (const w of r.warnings) err(`warning: ${w}`);
+        }
+        return 0;
+      } catch (e) {
+        if (!(e instanceof ScaleError)) throw e;
+        err(`taskfleet-stack scale: ${e.message}`);
+        if (e.exitCode === 2) err(USAGE);
+        return e.exitCode;
+      }
+    }
     case 'deps': {
       const missing = missingPackages();
       if (missing.length > 0) {

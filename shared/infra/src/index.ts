@@ -6,7 +6,10 @@ export {
   DEFAULT_EDGE_LIMITS,
   ensureCertificate,
   gatewayServers,
+  nginxFiles,
+  reloadNginx,
   startNginx,
+  writeGatewayServers,
   writeNginxConfig,
 } from './components/nginx.ts';
 export { pgbouncerDatabase, SESSION_LIMITS } from './components/pgbouncer.ts';
@@ -16,7 +19,14 @@ export type { ServiceTarget } from './components/prometheus.ts';
 export { writePrometheusConfig, writeTargets } from './components/prometheus.ts';
 export { amqpUrl } from './components/rabbitmq.ts';
 export { redisOnce } from './components/redis.ts';
-export { mintDevToken } from './components/services.ts';
+export type { ServiceName } from './components/services.ts';
+export {
+  MAX_REPLICAS,
+  mintDevToken,
+  replicaPort,
+  SERVICE_PORT_OFFSETS,
+  upstreamsFile,
+} from './components/services.ts';
 export type { ComposeProject, ContainerStatus } from './compose.ts';
 export {
   buildImages,
@@ -48,7 +58,18 @@ export { startOtlpReceiver } from './otlp-receiver.ts';
 export { REPO_ROOT, repoPath } from './paths.ts';
 export { freePorts, isPortFree, TEST_BASE_PORTS } from './ports.ts';
 export type { ProcessIdentity, StopSpec } from './proc.ts';
-export { groupMembers, isAlive, launch, run, stopProcess, waitFor } from './proc.ts';
+export { childrenOf, groupMembers, isAlive, launch, run, stopProcess, waitFor } from './proc.ts';
+export type { Replica, ScalableService, ScaleOptions, ScaleResult, ScaleTargets } from './scale.ts';
+export {
+  listReplicas,
+  parseScaleArgs,
+  SCALABLE_SERVICES,
+  ScaleError,
+  scaleService,
+  scaleStack,
+  upstreamsListed,
+  validateTargets,
+} from './scale.ts';
 export type { ComponentStatus, StackOptions } from './stack.ts';
 export {
   stackStatus,

@@ -6,12 +6,17 @@ const LOW = 20_000;
 const HIGH = 32_000;
 
 /**
- * Base ports of the test suite's fixed-layout stacks (`make up`'s layout: base … base+131, so 200
- * apart). Above the range freePorts() draws from, so the random ports of concurrent test stacks never
- * land on them, and a block each, so the files holding them never collide either. Below 32768, like
- * every port here.
+ * Base ports of the test suite's fixed-layout stacks (`make up`'s layout: base … base+137 with every
+ * replica a scale may add, so 200 apart). Above the range freePorts() draws from, so the random ports
+ * of concurrent test stacks never land on them, and a block each, so the files holding them never
+ * collide either. Below 32768, like every port here (the last block ends at 32737).
  */
-export const TEST_BASE_PORTS = { lifecycle: 32_000, watchdog: 32_200, bench: 32_400 } as const;
+export const TEST_BASE_PORTS = {
+  lifecycle: 32_000,
+  watchdog: 32_200,
+  bench: 32_400,
+  scaling: 32_600,
+} as const;
 
 /** True when nothing listens on host:port and we may bind it. */
 export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {

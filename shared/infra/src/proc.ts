@@ -76,6 +76,7 @@ export async function run(
 
 interface ProcStat {
   state: string;
+  ppid: number;
   pgrp: number;
   startTicks: number;
 }
@@ -89,7 +90,12 @@ function readStat(pid: number): ProcStat | undefined {
   }
   // "pid (comm) state ppid pgrp ..." — comm may contain spaces and parentheses: split after the last ')'.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: fields[0] ?? '', pgrp: Number(fields[2]), startTicks: Number(fields[19]) };
+  return {
+    state: fields[0] ?? '',
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    startTicks: Number(fields[19]),
+  };
 }
 
 export function startTicksOf(pid: number): number | undefined {
@@ -116,6 +122,18 @@ export function groupMembers(pgid: number): number[] {
     if (stat && stat.pgrp === pgid && stat.state !== 'Z' && stat.state !== 'X') members.push(pid);
   }
   return members;
+}
+
+/** Live (non-zombie) children of `pid` (an nginx master's workers, say). */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    const child = Number(entry);
+    if (!Number.isInteger(child)) continue;
+    const stat = readStat(child);
+    if (stat && stat.ppid === pid && stat.state !== 'Z' && stat.state !== 'X') children.push(child);
+  }
+  return children;
 }
 
 export interface StopSpec {

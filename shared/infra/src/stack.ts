@@ -26,13 +26,25 @@ import type { PrometheusSpec } from './components/prometheus.ts';
 import { startPrometheus, writeTargets } from './components/prometheus.ts';
 import { amqpUrl, startRabbitmq } from './components/rabbitmq.ts';
 import { startRedis } from './components/redis.ts';
-import type { ServiceReplica } from './components/services.ts';
-import { devKeys, migrateServices, startServiceReplica } from './components/services.ts';
+import type { ServiceName, ServiceReplica } from './components/services.ts';
+import {
+  devKeys,
+  LAST_PORT_OFFSET,
+  migrateServices,
+  replicaName,
+  replicaPort,
+  SERVICES,
+  saveServiceEnv,
+  serviceEntry,
+  startServiceReplica,
+  upstreamsFile,
+  writeUpstreamsFile,
+} from './components/services.ts';
 import type { StartContext } from './context.ts';
 import { stackEnv } from './env.ts';
 import { freePorts, isPortFree } from './ports.ts';
 import { allSettledOrThrow, isAlive, run, stopProcess } from './proc.ts';
-import type { ComponentRecord, Endpoints, StackState } from './state.ts';
+import type { ComponentRecord, Endpoints, HostPort, StackState } from './state.ts';
 import { readState, stateFile, writeState } from './state.ts';
 import { ensurePackages, serverUser } from './system.ts';
 
@@ -84,13 +96,7 @@ const OFFSETS = {
   nginxExporter: 75,
   nodeExporter: 76,
   blackboxExporter: 77,
-  tasks1: 100,
-  tasks2: 101,
-  worker1: 110,
-  users1: 120,
-  users2: 121,
-  gateway1: 130,
-  gateway2: 131,
+  // The service replicas follow from base+100 (components/services.ts: SERVICE_PORT_OFFSETS).
 } as const;
 type PortName = keyof typeof OFFSETS;
 const PORT_NAMES = Object.keys(OFFSETS) as PortName[];
@@ -98,18 +104,37 @@ const PORT_NAMES = Object.keys(OFFSETS) as PortName[];
 const LOCAL_ONLY_RABBITMQ = { user: 'taskfleet', password: 'taskfleet-local-only' };
 const HOST = '127.0.0.1';
 
-async function planPorts(ports: StackOptions['ports']): Promise<Record<PortName, number>> {
+/** The replicas `make up` starts: `replicas` of tasks, users and gateway, one worker. */
+function initialReplicas(replicas: number): { service: ServiceName; index: number }[] {
+  return SERVICES.flatMap((service) =>
+    Array.from({ length: service === 'worker' ? 1 : replicas }, (_, i) => ({ service, index: i + 1 })),
+  );
+}
+
+async function planPorts(
+  ports: StackOptions['ports'],
+  services: readonly { service: ServiceName; index: number }[],
+): Promise<{ infra: Record<PortName, number>; replicas: (ServiceReplica & { service: ServiceName })[] }> {
   if (ports === 'free') {
-    const list = await freePorts(PORT_NAMES.length);
-    return Object.fromEntries(PORT_NAMES.map((n, i) => [n, list[i]!])) as Record<PortName, number>;
+    const list = await freePorts(PORT_NAMES.length + services.length);
+    return {
+      infra: Object.fromEntries(PORT_NAMES.map((n, i) => [n, list[i]!])) as Record<PortName, number>,
+      replicas: services.map((r, i) => ({ ...r, host: HOST, port: list[PORT_NAMES.length + i]! })),
+    };
   }
-  if (ports + 100 >= 32768) throw new Error(`base port ${ports} too high: keep every port below 32768`);
-  const plan = Object.fromEntries(PORT_NAMES.map((n) => [n, ports + OFFSETS[n]])) as Record<PortName, number>;
+  if (ports + LAST_PORT_OFFSET >= 32768)
+    throw new Error(`base port ${ports} too high: keep every port below 32768 (base+${LAST_PORT_OFFSET})`);
+  const infra = Object.fromEntries(PORT_NAMES.map((n) => [n, ports + OFFSETS[n]])) as Record<
+    PortName,
+    number
+  >;
+  const replicas = services.map((r) => ({ ...r, host: HOST, port: replicaPort(ports, r.service, r.index) }));
   const busy: string[] = [];
-  for (const n of PORT_NAMES) if (!(await isPortFree(plan[n]))) busy.push(`${n}=${plan[n]}`);
+  for (const n of PORT_NAMES) if (!(await isPortFree(infra[n]))) busy.push(`${n}=${infra[n]}`);
+  for (const r of replicas) if (!(await isPortFree(r.port))) busy.push(`${replicaName(r)}=${r.port}`);
   if (busy.length)
     throw new Error(`ports in use: ${busy.join(', ')} (another stack? choose another base port)`);
-  return plan;
+  return { infra, replicas };
 }
 
 function endpointsFrom(p: Record<PortName, number>): Endpoints {
@@ -138,6 +163,7 @@ function exportersSpec(
   database: string,
   endpoints: Endpoints,
   p: Record<PortName, number>,
+  users1: HostPort | undefined,
 ): ExportersSpec {
   const { postgres } = endpoints;
   return {
@@ -160,7 +186,8 @@ function exportersSpec(
         serverName: 'localhost',
         clientId: PROBE_ACCOUNT,
         secretFile: probeSecret(dir).file,
-        tokenUrl: `http://${HOST}:${p.users1}/v1/auth/token`,
+        // Without services no probe runs; the module still needs a URL (port 9: discard).
+        tokenUrl: `http://${users1?.host ?? HOST}:${users1?.port ?? 9}/v1/auth/token`,
       },
     },
   };
@@ -238,7 +265,9 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
   const databases = opts.databases ?? ['taskfleet'];
   const replicaCount = opts.replicas ?? 2;
   const vhosts = opts.vhosts ?? ['taskfleet'];
-  const ports = await planPorts(opts.ports);
+  const planned = await planPorts(opts.ports, opts.services ? initialReplicas(replicaCount) : []);
+  const ports = planned.infra;
+  const replicas = planned.replicas;
   const endpoints = endpointsFrom(ports);
   const state: StackState = {
     version: 1,
@@ -246,6 +275,7 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
     dir: opts.dir,
     ownerPid: opts.ownerPid ?? null,
     createdAt: new Date().toISOString(),
+    ...(opts.ports === 'free' ? {} : { basePort: opts.ports }),
     databases,
     vhosts,
     endpoints,
@@ -265,7 +295,13 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
   };
 
   try {
-    const exporters = exportersSpec(opts.dir, databases[0]!, endpoints, ports);
+    const exporters = exportersSpec(
+      opts.dir,
+      databases[0]!,
+      endpoints,
+      ports,
+      replicas.find((r) => r.service === 'users' && r.index === 1),
+    );
     const monitoring: PrometheusSpec = {
       prometheus: endpoints.prometheus,
       alertmanager: endpoints.alertmanager,
@@ -301,33 +337,12 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
         httpsPort: ports.nginxHttps,
         statusPort: ports.nginxStatus,
         // Known before they start: nginx's passive checks cover the seconds until they answer.
-        gateways: opts.services
-          ? [
-              { host: HOST, port: ports.gateway1 },
-              { host: HOST, port: ports.gateway2 },
-            ].slice(0, replicaCount)
-          : [],
+        gateways: replicas.filter((r) => r.service === 'gateway'),
         limits: opts.edgeLimits,
       }),
     ]);
     await rabbit.ready;
     if (opts.services) {
-      const replica = (service: string, index: number, port: number) => ({
-        service,
-        index,
-        host: HOST,
-        port,
-        entry: service === 'gateway' ? 'gateway/src/server.ts' : `services/${service}/src/server.ts`,
-      });
-      const replicas: (ServiceReplica & { entry: string })[] = [
-        replica('tasks', 1, ports.tasks1),
-        replica('tasks', 2, ports.tasks2),
-        replica('worker', 1, ports.worker1),
-        replica('users', 1, ports.users1),
-        replica('users', 2, ports.users2),
-        replica('gateway', 1, ports.gateway1),
-        replica('gateway', 2, ports.gateway2),
-      ].filter((r) => r.index <= replicaCount);
       const urls = (service: string) =>
         replicas
           .filter((r) => r.service === service)
@@ -338,14 +353,30 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
         ...stackEnv(state),
         AUTH_JWKS: keys.jwks,
         AUTH_SIGNING_KEYS: JSON.stringify({ keys: [keys.privateJwk] }),
-        TASKS_UPSTREAMS: urls('tasks'),
-        USERS_UPSTREAMS: urls('users'),
+        // The gateways read the replicas from files that a scale rewrites (scale.ts), every second;
+        // a list in the caller's own environment must not get in the way (the gateway takes one of the two).
+        TASKS_UPSTREAMS_FILE: upstreamsFile(opts.dir, 'tasks'),
+        USERS_UPSTREAMS_FILE: upstreamsFile(opts.dir, 'users'),
+        TASKS_UPSTREAMS: '',
+        USERS_UPSTREAMS: '',
+        RESOLVE_INTERVAL_MS: '1000',
         LOG_LEVEL: 'info',
         ...opts.serviceEnv,
       };
+      writeUpstreamsFile(
+        opts.dir,
+        'tasks',
+        replicas.filter((r) => r.service === 'tasks'),
+      );
+      writeUpstreamsFile(
+        opts.dir,
+        'users',
+        replicas.filter((r) => r.service === 'users'),
+      );
+      saveServiceEnv(opts.dir, env);
       await migrateServices(ctx, env);
-      await allSettledOrThrow(replicas.map(({ entry, ...r }) => startServiceReplica(ctx, r, entry, env)));
-      state.endpoints.services = replicas.map(({ entry: _, ...r }) => r);
+      await allSettledOrThrow(replicas.map((r) => startServiceReplica(ctx, r, serviceEntry(r.service), env)));
+      state.endpoints.services = replicas;
       writeState(state);
       // The synthetic probes need the probe account; its token comes straight from a users replica
       // (the gateway's auth limit per client address would be spent by the probe: docs/native-stack.md).

@@ -64,6 +64,8 @@ export interface StackState {
   /** For test stacks: when this process is gone, the watchdog stops the stack. */
   ownerPid: number | null;
   createdAt: string;
+  /** The fixed layout's base port (`make up`: 21000); absent when the ports were picked free (tests). */
+  basePort?: number;
   databases: string[];
   vhosts: string[];
   endpoints: Endpoints;

@@ -1,11 +1,15 @@
 // nginx from the repo's own template (nginx/nginx.conf.template), checked with `nginx -t` before start.
+// Natively the upstream block includes a file of `server` lines (conf/gateway-servers.conf), so a scale
+// of the gateways rewrites that file alone and reloads nginx gracefully (reloadNginx).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { StartContext } from '../context.ts';
 import { logFile } from '../context.ts';
+import { writeFileAtomic } from '../files.ts';
 import { repoPath } from '../paths.ts';
-import type { StopSpec } from '../proc.ts';
-import { launch, run, waitFor } from '../proc.ts';
+import type { ProcessIdentity, StopSpec } from '../proc.ts';
+import { childrenOf, isAlive, launch, run, waitFor } from '../proc.ts';
 import type { HostPort } from '../state.ts';
 import { binary } from '../system.ts';
 import { renderTemplate } from '../template.ts';
@@ -39,23 +43,41 @@ export function gatewayServers(gateways: readonly HostPort[]): string {
   return gateways.map((g) => `    server ${g.host}:${g.port} max_fails=3 fail_timeout=5s;`).join('\n');
 }
 
+/** Where the config rendered under `dir` lives, and the nginx command line that uses it. */
+export function nginxFiles(
+  dir: string,
+  logDir = join(dir, 'logs'),
+): { args: string[]; confFile: string; serversFile: string; tlsDir: string } {
+  const confFile = join(dir, 'conf', 'nginx.conf');
+  return {
+    args: ['-p', `${dir}/`, '-c', confFile, '-e', join(logDir, 'nginx-error.log')],
+    confFile,
+    serversFile: join(dir, 'conf', 'gateway-servers.conf'),
+    tlsDir: join(dir, 'tls'),
+  };
+}
+
+/** The upstream block's server lines, replaced whole (temp file + rename): nginx reads them at (re)load. */
+export function writeGatewayServers(serversFile: string, gateways: readonly HostPort[]): void {
+  writeFileAtomic(serversFile, `${gatewayServers(gateways)}\n`);
+}
+
 /** Render the config under `dir` (logs to `logDir`); returns the nginx command line that uses it. */
 export function writeNginxConfig(
   dir: string,
   spec: NginxSpec,
   logDir = join(dir, 'logs'),
 ): { args: string[]; confFile: string; tlsDir: string } {
-  const confDir = join(dir, 'conf');
   const runDir = join(dir, 'run');
-  for (const d of [confDir, runDir, logDir]) mkdirSync(d, { recursive: true });
-  const confFile = join(confDir, 'nginx.conf');
-  const tlsDir = join(dir, 'tls');
+  for (const d of [join(dir, 'conf'), runDir, logDir]) mkdirSync(d, { recursive: true });
+  const { args, confFile, serversFile, tlsDir } = nginxFiles(dir, logDir);
+  writeGatewayServers(serversFile, spec.gateways);
   writeFileSync(
     confFile,
     renderTemplate(readFileSync(repoPath('nginx/nginx.conf.template'), 'utf8'), {
       NGINX_RUN_DIR: runDir,
       NGINX_LOG_DIR: logDir,
-      NGINX_GATEWAY_SERVERS: gatewayServers(spec.gateways),
+      NGINX_GATEWAY_SERVERS: `    include ${serversFile};`,
       NGINX_LISTEN_ADDR: spec.host,
       NGINX_HTTP_PORT: spec.httpPort,
       NGINX_HTTPS_PORT: spec.httpsPort,
@@ -67,7 +89,7 @@ export function writeNginxConfig(
       NGINX_IP_CONNECTIONS: (spec.limits ?? DEFAULT_EDGE_LIMITS).connections,
     }),
   );
-  return { args: ['-p', `${dir}/`, '-c', confFile, '-e', join(logDir, 'nginx-error.log')], confFile, tlsDir };
+  return { args, confFile, tlsDir };
 }
 
 /** The edge's certificate: made once (self-signed, local use only) by the same script compose uses. */
@@ -103,4 +125,39 @@ export async function startNginx(ctx: StartContext, spec: NginxSpec): Promise<vo
     { timeoutMs: 10_000, logFile: logFile(ctx, 'nginx-error'), pid: proc.pid },
   );
   ctx.progress(`nginx up on http://${spec.host}:${spec.httpPort} and https://${spec.host}:${spec.httpsPort}`);
+}
+
+export interface ReloadOutcome {
+  /** The old workers exited within the bound: nothing is served any more by the config before. */
+  drained: boolean;
+}
+
+/**
+ * Apply a changed config without dropping a request: `nginx -t` first (a bad config throws and the
+ * running one stays), then SIGHUP to the master, which starts workers on the new config and lets the
+ * old ones finish the requests they are serving, then exit. Resolves once new workers run and, with
+ * `drain`, once the old ones are gone too (or the bound passed: `drained` false — a slow client).
+ */
+export async function reloadNginx(
+  master: ProcessIdentity,
+  args: readonly string[],
+  opts: { drain: boolean; timeoutMs: number },
+): Promise<ReloadOutcome> {
+  await checkNginxConfig(args);
+  if (!isAlive(master.pid, master.startTicks)) throw new Error(`nginx (pid ${master.pid}) is not running`);
+  const before = new Set(childrenOf(master.pid));
+  process.kill(master.pid, 'SIGHUP');
+  const deadline = Date.now() + opts.timeoutMs;
+  await waitFor(
+    'nginx to start workers on the new config',
+    () => childrenOf(master.pid).some((pid) => !before.has(pid)),
+    { timeoutMs: opts.timeoutMs, intervalMs: 50 },
+  );
+  if (!opts.drain) return { drained: false };
+  while (Date.now() < deadline) {
+    const workers = new Set(childrenOf(master.pid)); // an old worker is gone once the master reaped it
+    if (![...before].some((pid) => workers.has(pid))) return { drained: true };
+    await sleep(50);
+  }
+  return { drained: false };
 }

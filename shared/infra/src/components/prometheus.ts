@@ -1,9 +1,10 @@
 // Prometheus + Alertmanager from the repo's own configuration (prometheus/), checked with promtool and
 // amtool before start. Targets are file-discovered: this module writes targets/*.json.
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { StartContext } from '../context.ts';
 import { logFile } from '../context.ts';
+import { writeFileAtomic } from '../files.ts';
 import { repoPath } from '../paths.ts';
 import type { StopSpec } from '../proc.ts';
 import { allSettledOrThrow, launch, run, waitFor } from '../proc.ts';
@@ -39,12 +40,20 @@ export function writeTargets(configDir: string, spec: PrometheusSpec): void {
   write('prometheus.json', [{ targets: [addr(spec.prometheus)] }]);
   write('alertmanager.json', [{ targets: [addr(spec.alertmanager)] }]);
   write('rabbitmq.json', [{ targets: [addr(spec.rabbitmqMetrics)] }]);
-  const byJob = Map.groupBy(spec.services, (s) => s.job);
-  write(
-    'services/native.json',
-    [...byJob].map(([job, list]) => ({ labels: { job }, targets: list.map(addr) })),
-  );
+  writeServiceTargets(configDir, spec.services);
   if (spec.exporters) writeExporterTargets(targets, spec.exporters);
+}
+
+/**
+ * The service replicas' targets alone (a scale changes nothing else), replaced whole — temp file, then
+ * rename — so Prometheus never reads half a list.
+ */
+export function writeServiceTargets(configDir: string, services: readonly ServiceTarget[]): void {
+  const file = join(configDir, 'targets', 'services', 'native.json');
+  mkdirSync(dirname(file), { recursive: true });
+  const byJob = Map.groupBy(services, (s) => s.job);
+  const groups = [...byJob].map(([job, list]) => ({ labels: { job }, targets: list.map(addr) }));
+  writeFileAtomic(file, `${JSON.stringify(groups, null, 2)}\n`);
 }
 
 /** The variables that fill in Alertmanager's webhook URLs (prometheus/alertmanager.yml). */

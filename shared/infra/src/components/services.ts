@@ -1,22 +1,105 @@
 // Taskfleet's own services as local processes (the native stack's answer to the compose services):
-// migrations once, then N replicas of each service, each on its own port, ready before we go on.
+// migrations once, then N replicas of each service, each on its own port, ready before we go on. What a
+// replica started later needs (scale.ts) is kept in the stack's services/ folder: the environment every
+// replica gets, and the upstreams files the gateways read their task and users replicas from.
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importJWK, SignJWT } from 'jose';
 import type { StartContext } from '../context.ts';
 import { logFile } from '../context.ts';
+import { writeFileAtomic } from '../files.ts';
 import { repoPath } from '../paths.ts';
 import type { StopSpec } from '../proc.ts';
 import { launch, run, waitFor } from '../proc.ts';
 import type { HostPort } from '../state.ts';
 
-// SIGTERM: readiness goes false, in-flight requests finish, pools close (close-with-grace, ≤10 s).
+// SIGTERM: readiness goes false, in-flight requests finish, pools close (close-with-grace, ≤10 s after
+// the drain window).
 const STOP: StopSpec = { signal: 'SIGTERM', group: false, graceMs: 15_000 };
 
 export interface ServiceReplica extends HostPort {
   service: string;
   index: number;
+}
+
+/** The services the stack runs, in the order they start. */
+export const SERVICES = ['tasks', 'worker', 'users', 'gateway'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+/**
+ * The fixed layout (`make up`, base 21000): replica k of a service listens on base + offset + k − 1,
+ * up to MAX_REPLICAS of each, so every replica a scale may start has its port known in advance and
+ * the blocks never overlap (docs/native-stack.md).
+ */
+export const SERVICE_PORT_OFFSETS: Readonly<Record<ServiceName, number>> = {
+  tasks: 100,
+  worker: 110,
+  users: 120,
+  gateway: 130,
+};
+export const MAX_REPLICAS = 8;
+/** The highest offset of the layout: base + this must stay below 32768. */
+export const LAST_PORT_OFFSET = SERVICE_PORT_OFFSETS.gateway + MAX_REPLICAS - 1;
+
+export function replicaPort(basePort: number, service: ServiceName, index: number): number {
+  if (!Number.isInteger(index) || index < 1 || index > MAX_REPLICAS)
+    throw new Error(`replica ${index} of ${service}: 1 to ${MAX_REPLICAS} only`);
+  return basePort + SERVICE_PORT_OFFSETS[service] + index - 1;
+}
+
+export const serviceEntry = (service: ServiceName): string =>
+  service === 'gateway' ? 'gateway/src/server.ts' : `services/${service}/src/server.ts`;
+
+export const replicaName = (r: { service: string; index: number }) => `${r.service}-${r.index}`;
+
+const servicesDir = (dir: string) => join(dir, 'services');
+
+/** The file a gateway reads `service`'s replicas from (TASKS_UPSTREAMS_FILE, USERS_UPSTREAMS_FILE). */
+export const upstreamsFile = (dir: string, service: 'tasks' | 'users') =>
+  join(servicesDir(dir), `${service}.upstreams`);
+
+/** List `replicas` in `service`'s upstreams file; the gateways pick the change up within RESOLVE_INTERVAL_MS. */
+export function writeUpstreamsFile(
+  dir: string,
+  service: 'tasks' | 'users',
+  replicas: readonly HostPort[],
+): void {
+  mkdirSync(servicesDir(dir), { recursive: true });
+  const lines = replicas.map((r) => `http://${r.host}:${r.port}`);
+  writeFileAtomic(
+    upstreamsFile(dir, service),
+    `# ${service} replicas, rewritten by the stack runner when it scales (shared/infra/src/scale.ts)\n${lines.join('\n')}\n`,
+  );
+}
+
+const envFile = (dir: string) => join(servicesDir(dir), 'env.json');
+
+/**
+ * Keep the environment the stack gives every service replica (its own settings, the signing key, the
+ * test's or benchmark's extras, the OTEL_* variables it passed through), so a replica started by a later
+ * scale gets the same. Mode 0600: it holds the development signing key, like auth/.
+ */
+export function saveServiceEnv(dir: string, env: Record<string, string>): void {
+  mkdirSync(servicesDir(dir), { recursive: true });
+  const passedThrough = Object.entries(process.env).filter(
+    (e): e is [string, string] => e[0].startsWith('OTEL_') && e[1] !== undefined,
+  );
+  writeFileAtomic(
+    envFile(dir),
+    `${JSON.stringify({ ...Object.fromEntries(passedThrough), ...env })}\n`,
+    0o600,
+  );
+}
+
+/** The environment saved by saveServiceEnv; undefined for a stack started without services (or before scaling existed). */
+export function loadServiceEnv(dir: string): Record<string, string> | undefined {
+  try {
+    return JSON.parse(readFileSync(envFile(dir), 'utf8')) as Record<string, string>;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 export const AUTH_ISSUER = 'taskfleet-users';
@@ -89,13 +172,15 @@ export async function migrateServices(ctx: StartContext, env: Record<string, str
   }
 }
 
+/** Start one replica with the stack's service environment (over this process's own) and wait until it is ready. */
 export async function startServiceReplica(
   ctx: StartContext,
   replica: ServiceReplica,
   entry: string,
   env: Record<string, string>,
+  opts: { readyTimeoutMs?: number } = {},
 ): Promise<void> {
-  const name = `${replica.service}-${replica.index}`;
+  const name = replicaName(replica);
   const log = logFile(ctx, name);
   const proc = launch(process.execPath, [...SERVICE_NODE_ARGS, repoPath(entry)], {
     stack: ctx.dir,
@@ -114,7 +199,8 @@ export async function startServiceReplica(
     ...proc,
     address: `${replica.host}:${replica.port}`,
     logFile: log,
-    stop: STOP,
+    // A drain window (SHUTDOWN_DRAIN_MS) comes before the close: the grace covers both.
+    stop: { ...STOP, graceMs: STOP.graceMs + (Number(env.SHUTDOWN_DRAIN_MS) || 0) },
     stopTier: 1,
   });
   await waitFor(
@@ -123,7 +209,7 @@ export async function startServiceReplica(
     {
       // A replica that dies fails at once (pid); a live one may take long on a slow, busy host: seven
       // Node processes (each loading its tracing SDK when on) start at once on two cores.
-      timeoutMs: 120_000,
+      timeoutMs: opts.readyTimeoutMs ?? 120_000,
       logFile: log,
       pid: proc.pid,
     },

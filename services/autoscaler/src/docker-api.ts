@@ -15,6 +15,7 @@ export class DockerApiError extends Error {
 export interface DockerApi {
   get<T>(path: string): Promise<T>;
   post<T>(path: string, body: unknown): Promise<T>;
+  delete(path: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -30,7 +31,7 @@ export function dockerApi(dockerHost: string, timeoutMs = 10_000): DockerApi {
   });
   // On a socket the host part is only the Host header the engine expects.
   const origin = unix ? 'http://docker' : `http://${tcp![1]}`;
-  const call = async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> => {
+  const call = async <T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> => {
     const res = await request(`${origin}${path}`, {
       method,
       dispatcher,
@@ -53,6 +54,7 @@ export function dockerApi(dockerHost: string, timeoutMs = 10_000): DockerApi {
   return {
     get: (path) => call('GET', path),
     post: (path, body) => call('POST', path, body),
+    delete: (path) => call('DELETE', path),
     close: () => dispatcher.close(),
   };
 }

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { LABEL_PREFIX, policyFromLabels } from '../labels.ts';
+import { JOB_LABEL, LABEL_PREFIX, policyFromLabels } from '../labels.ts';
 import type { Policy } from '../policy.ts';
 import type { Driver, Listing, ManagedService, ScaleResult } from './driver.ts';
 
@@ -104,6 +104,7 @@ export class NativeDriver implements Driver {
   private readonly stack: NativeStack;
   private readonly services: string[];
   private readonly policies = new Map<string, Policy>();
+  private readonly jobs = new Map<string, string>();
   private readonly problems: { service: string; problem: string }[] = [];
 
   constructor(opts: NativeDriverOptions) {
@@ -122,6 +123,7 @@ export class NativeDriver implements Driver {
       const { policy, problems } = policyFromLabels(parsed.labels[service] ?? {});
       for (const problem of problems) this.problems.push({ service, problem });
       if (problems.length === 0) this.policies.set(service, policy);
+      this.jobs.set(service, parsed.labels[service]?.[JOB_LABEL] ?? service);
     }
   }
 
@@ -137,9 +139,10 @@ export class NativeDriver implements Driver {
         problems.push({ service: name, problem: 'not running in the native stack' });
         continue;
       }
-      // The job is the service's name natively (the stack's Prometheus targets say so). No limits: CPU
-      // is a fraction of one core (a Node process's JavaScript runs on one), and no memory signal.
-      services.push({ name, job: name, replicas, updating: false, policy });
+      // The job is the service's name natively (the stack's Prometheus targets say so) unless `job=`
+      // says otherwise. No limits: CPU is a fraction of one core (a Node process's JavaScript runs on
+      // one), and no memory signal.
+      services.push({ name, job: this.jobs.get(name) ?? name, replicas, updating: false, policy });
     }
     return { services, problems };
   }

@@ -17,7 +17,7 @@ ifeq ($(filter docker native,$(RUNTIME)),)
 $(error RUNTIME must be docker or native, not "$(RUNTIME)")
 endif
 
-.PHONY: help up down status env test bench lint format typecheck check deps bootstrap clean images \
+.PHONY: help up down status scale env test bench lint format typecheck check deps bootstrap clean images \
 	lab-up lab-status lab-down swarm-secrets swarm-deploy
 
 help: ## list the targets
@@ -31,6 +31,9 @@ down: ## stop everything `make up` started (data is kept; `make clean` removes i
 
 status: ## each component (process or container) with its state and address (ARGS=--json for machines)
 	@$(BOOT); $(STACK) status --runtime $(RUNTIME) $(ARGS)
+
+scale: ## native stack: set replica counts at run time, e.g. ARGS="tasks=4 gateway=3" (docs/native-stack.md)
+	@$(BOOT); $(STACK) scale --runtime $(RUNTIME) $(ARGS)
 
 images: ## build every container image from Debian packages (ARGS="--missing", ARGS="tasks gateway")
 	@$(BOOT); scripts/docker-engine.sh ensure >&2 && deploy/images/build.sh $(ARGS)

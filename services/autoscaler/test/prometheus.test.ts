@@ -63,6 +63,7 @@ function memoryStack(counts: Record<string, number>) {
     calls,
     stack: {
       replicas: async () => ({ ...counts }),
+      busy: async () => false,
       scale: async (service: string, n: number) => {
         calls.push([service, n]);
         counts[service] = n;

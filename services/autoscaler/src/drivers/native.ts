@@ -1,60 +1,69 @@
 // The native stack's replicas (`make up`): the same decisions as under Swarm, carried out by the stack
-// runner's `scale` command, which starts or stops replicas and rewrites the gateways' upstreams files
-// and nginx's upstream list. Which services, and each one's policy, come from the configuration
+// runner's scaling (shared/infra/src/scale.ts: a new replica is announced once ready — the gateways'
+// upstreams files, nginx's upstream list and reload, Prometheus's targets — and one removed is withdrawn
+// from them before it stops). Which services, and each one's policy, come from the configuration
 // (AUTOSCALER_SERVICES, AUTOSCALER_NATIVE_POLICY in label form) instead of labels.
 //
 // There is no version to update against: the count is read again just before the scale, and a count
-// that changed since the listing (someone ran `scale` by hand) is a conflict, as under Swarm.
-import { execFile } from 'node:child_process';
+// that changed since the listing (someone ran `make scale`) is a conflict, as under Swarm; a scale
+// running (scale.lock held by a live process) is "mid-update".
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join, resolve } from 'node:path';
 import { JOB_LABEL, LABEL_PREFIX, policyFromLabels } from '../labels.ts';
 import type { Policy } from '../policy.ts';
+import { DEFAULT_POLICY } from '../policy.ts';
 import type { Driver, Listing, ManagedService, ScaleResult } from './driver.ts';
-
-const exec = promisify(execFile);
 
 /** What the driver needs from the native stack: each service's replica count, and a way to set it. */
 export interface NativeStack {
   replicas(): Promise<Record<string, number>>;
+  /** A scale is under way (someone else's): hands off, as for a Swarm service mid-update. */
+  busy(): Promise<boolean>;
+  /** Resolves once the stack runs that many, in use; rejects with exitCode 75 while another scale runs. */
   scale(service: string, replicas: number): Promise<void>;
 }
 
-/** The services the native stack can scale (the worker needs no more than one; users is not asked for). */
-export const NATIVE_SERVICES = ['tasks', 'gateway'];
-
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+/** The services the native stack scales (shared/infra's SCALABLE_SERVICES), and those managed by default. */
+export const NATIVE_SERVICES = ['tasks', 'worker', 'users', 'gateway'];
+export const NATIVE_DEFAULT_SERVICES = ['tasks', 'gateway'];
+/** shared/infra's MAX_REPLICAS (its fixed port layout has room for 8 of each; a unit test keeps them equal). */
+export const NATIVE_MAX_REPLICAS = 8;
+/**
+ * The seed's policy within what the native stack can run: at most 8, and at least the 2 `make up` starts
+ * with (failover) — an autoscaler started next to it changes nothing until the load says so.
+ */
+export const NATIVE_DEFAULT_POLICY: Policy = { ...DEFAULT_POLICY, min: 2, max: NATIVE_MAX_REPLICAS };
 
 /**
- * The stack runner in `dir`: counts from its state file (each running service replica is a component
- * named <service>-<k>), changes through `taskfleet-stack scale --dir DIR <service>=<n>`.
+ * The stack runner's own functions on the stack in `dir`. Imported when first used: @taskfleet/infra is
+ * a development dependency (the stack runner lives in the repository), absent from the image, which
+ * only ever drives Swarm.
  */
 export function stackRunner(dir: string): NativeStack {
-  const stackDir = resolve(REPO_ROOT, dir);
+  const stackDir = resolve(dir);
+  const infra = () => import('@taskfleet/infra');
   return {
     async replicas() {
-      const state = JSON.parse(readFileSync(join(stackDir, 'state.json'), 'utf8')) as {
-        endpoints?: { services?: { service: string }[] };
-      };
-      const counts: Record<string, number> = {};
-      for (const r of state.endpoints?.services ?? []) counts[r.service] = (counts[r.service] ?? 0) + 1;
-      return counts;
+      const { listReplicas, SCALABLE_SERVICES } = await infra();
+      return Object.fromEntries(
+        SCALABLE_SERVICES.map((s) => [s, listReplicas(stackDir, s).length] as const).filter(([, n]) => n > 0),
+      );
+    },
+    async busy() {
+      const { isAlive } = await infra();
+      try {
+        const holder = JSON.parse(readFileSync(join(stackDir, 'scale.lock'), 'utf8')) as {
+          pid: number;
+          startTicks: number;
+        };
+        return isAlive(holder.pid, holder.startTicks);
+      } catch {
+        return false; // no lock, or one being written or removed this moment: the scale itself decides
+      }
     },
     async scale(service, replicas) {
-      await exec(
-        process.execPath,
-        [
-          '--conditions=@taskfleet/source',
-          join(REPO_ROOT, 'shared/infra/src/cli.ts'),
-          'scale',
-          '--dir',
-          stackDir,
-          `${service}=${replicas}`,
-        ],
-        { timeout: 180_000 },
-      );
+      const { scaleService } = await infra();
+      await scaleService(stackDir, service as Parameters<typeof scaleService>[1], replicas);
     },
   };
 }
@@ -109,7 +118,7 @@ export class NativeDriver implements Driver {
 
   constructor(opts: NativeDriverOptions) {
     this.stack = opts.stack ?? stackRunner(opts.stackDir);
-    this.services = opts.only?.length ? opts.only : NATIVE_SERVICES;
+    this.services = opts.only?.length ? opts.only : NATIVE_DEFAULT_SERVICES;
     const parsed = parseNativePolicies(opts.policies);
     this.problems.push(...parsed.problems);
     for (const service of new Set([...this.services, ...Object.keys(parsed.labels)])) {
@@ -120,7 +129,11 @@ export class NativeDriver implements Driver {
         });
         continue;
       }
-      const { policy, problems } = policyFromLabels(parsed.labels[service] ?? {});
+      const { policy, problems } = policyFromLabels(parsed.labels[service] ?? {}, NATIVE_DEFAULT_POLICY);
+      if (policy.max > NATIVE_MAX_REPLICAS)
+        problems.push(
+          `max ${policy.max} is above the ${NATIVE_MAX_REPLICAS} replicas the native stack can run`,
+        );
       for (const problem of problems) this.problems.push({ service, problem });
       if (problems.length === 0) this.policies.set(service, policy);
       this.jobs.set(service, parsed.labels[service]?.[JOB_LABEL] ?? service);
@@ -128,7 +141,7 @@ export class NativeDriver implements Driver {
   }
 
   async list(): Promise<Listing> {
-    const counts = await this.stack.replicas();
+    const [counts, busy] = await Promise.all([this.stack.replicas(), this.stack.busy()]);
     const services: ManagedService[] = [];
     const problems = [...this.problems];
     for (const name of this.services) {
@@ -142,7 +155,7 @@ export class NativeDriver implements Driver {
       // The job is the service's name natively (the stack's Prometheus targets say so) unless `job=`
       // says otherwise. No limits: CPU is a fraction of one core (a Node process's JavaScript runs on
       // one), and no memory signal.
-      services.push({ name, job: this.jobs.get(name) ?? name, replicas, updating: false, policy });
+      services.push({ name, job: this.jobs.get(name) ?? name, replicas, updating: busy, policy });
     }
     return { services, problems };
   }
@@ -152,7 +165,14 @@ export class NativeDriver implements Driver {
     if (now === undefined) return { ok: false, reason: 'gone', detail: 'no longer running' };
     if (now !== service.replicas)
       return { ok: false, reason: 'conflict', detail: `${service.replicas} when listed, ${now} now` };
-    await this.stack.scale(service.name, replicas);
+    try {
+      await this.stack.scale(service.name, replicas);
+    } catch (err) {
+      // Another scale took the stack's lock first: someone else's change is under way.
+      if ((err as { exitCode?: number }).exitCode === 75)
+        return { ok: false, reason: 'updating', detail: (err as Error).message };
+      throw err;
+    }
     return { ok: true };
   }
 

@@ -1,7 +1,14 @@
 // The configuration: defaults, and every bad variable reported at once (a ConfigError: exit 2).
+
+import { MAX_REPLICAS, SCALABLE_SERVICES } from '@taskfleet/infra';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
-import { NativeDriver, parseNativePolicies } from '../../src/drivers/native.ts';
+import {
+  NATIVE_MAX_REPLICAS,
+  NATIVE_SERVICES,
+  NativeDriver,
+  parseNativePolicies,
+} from '../../src/drivers/native.ts';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -62,9 +69,13 @@ describe('the native policy setting', () => {
   it('refuses an unknown service, min above max and a value it cannot parse, all at once', async () => {
     const driver = new NativeDriver({
       stackDir: '/nonexistent',
-      policies: 'tasks: min=5 max=2; gateway: up-period=soon; mailer: max=2; oops',
-      only: ['tasks', 'gateway', 'reports'],
-      stack: { replicas: async () => ({ tasks: 2, gateway: 2 }), scale: async () => undefined },
+      policies: 'tasks: min=5 max=2; gateway: up-period=soon; mailer: max=2; users: max=12; oops',
+      only: ['tasks', 'gateway', 'users', 'reports'],
+      stack: {
+        replicas: async () => ({ tasks: 2, gateway: 2 }),
+        busy: async () => false,
+        scale: async () => undefined,
+      },
     });
     const { problems, services } = await driver.list();
     expect(services).toEqual([]);
@@ -76,10 +87,53 @@ describe('the native policy setting', () => {
           service: 'gateway',
           problem: 'taskfleet.autoscale.up-period: "soon" is not a duration (60s, 5m, 1h)',
         },
-        { service: 'reports', problem: 'unknown service (the native stack scales tasks, gateway)' },
-        { service: 'mailer', problem: 'unknown service (the native stack scales tasks, gateway)' },
+        { service: 'users', problem: 'max 12 is above the 8 replicas the native stack can run' },
+        {
+          service: 'reports',
+          problem: 'unknown service (the native stack scales tasks, worker, users, gateway)',
+        },
+        {
+          service: 'mailer',
+          problem: 'unknown service (the native stack scales tasks, worker, users, gateway)',
+        },
       ]),
     );
-    expect(problems).toHaveLength(5);
+    expect(problems).toHaveLength(6);
+  });
+
+  it('knows what the stack runner can scale, and how far', () => {
+    expect(NATIVE_SERVICES).toEqual([...SCALABLE_SERVICES]);
+    expect(NATIVE_MAX_REPLICAS).toBe(MAX_REPLICAS);
+  });
+
+  it('a count that changed since the listing, or a scale under way, is not overwritten', async () => {
+    const counts: Record<string, number> = { tasks: 2, gateway: 2 };
+    let busy = false;
+    const calls: [string, number][] = [];
+    const driver = new NativeDriver({
+      stackDir: '.',
+      policies: '',
+      stack: {
+        replicas: async () => ({ ...counts }),
+        busy: async () => busy,
+        scale: async (s, n) => {
+          if (busy)
+            throw Object.assign(new Error('another scale of this stack is running'), { exitCode: 75 });
+          calls.push([s, n]);
+        },
+      },
+    });
+    const [tasks] = (await driver.list()).services;
+    expect(tasks).toMatchObject({ name: 'tasks', job: 'tasks', replicas: 2, updating: false });
+    expect(tasks!.policy).toMatchObject({ min: 2, max: 8 });
+    counts.tasks = 3;
+    expect(await driver.scale(tasks!, 4)).toMatchObject({ ok: false, reason: 'conflict' });
+    counts.tasks = 2;
+    busy = true;
+    expect((await driver.list()).services[0]?.updating).toBe(true);
+    expect(await driver.scale(tasks!, 4)).toMatchObject({ ok: false, reason: 'updating' });
+    busy = false;
+    expect(await driver.scale(tasks!, 4)).toEqual({ ok: true });
+    expect(calls).toEqual([['tasks', 4]]);
   });
 });

@@ -48,7 +48,7 @@ function seconds(d: string | undefined): number {
   return total;
 }
 
-const STATELESS = ['gateway', 'tasks', 'users', 'worker', 'nginx'];
+const STATELESS = ['gateway', 'tasks', 'users', 'worker'];
 const JOBS = ['tasks-migrate', 'users-migrate'];
 
 describe('deploy/swarm/stack.yml', () => {
@@ -112,8 +112,15 @@ describe('deploy/swarm/stack.yml', () => {
       if (hasVolume)
         expect(s.deploy?.placement?.constraints?.join(' '), name).toMatch(/node\.labels\.taskfleet\./);
     }
-    for (const name of ['gateway', 'tasks', 'users', 'nginx'])
+    for (const name of ['gateway', 'tasks', 'users'])
       expect(stack.services[name]!.deploy?.placement?.max_replicas_per_node, name).toBeGreaterThan(0);
+  });
+
+  it('runs the edge as one nginx per edge node on its own ports, replaced stop-first (a port is held)', () => {
+    const nginx = stack.services.nginx as Service & { ports: { mode: string }[] };
+    expect(nginx.deploy).toMatchObject({ mode: 'global', update_config: { order: 'stop-first' } });
+    expect(nginx.deploy?.placement?.constraints).toEqual(['node.labels.taskfleet.edge == true']);
+    for (const p of nginx.ports) expect(p.mode).toBe('host');
   });
 
   it('limits and reserves resources for every long-running service', () => {
@@ -126,10 +133,10 @@ describe('deploy/swarm/stack.yml', () => {
       expect(stack.services[name]!.deploy?.resources?.reservations, name).toBeTruthy();
   });
 
-  it('runs migrations as Swarm jobs, and the Node services by DNS round robin (no virtual IP)', () => {
+  it('runs migrations as Swarm jobs, and every service by DNS round robin (no virtual IP, no IPVS)', () => {
     for (const name of JOBS) expect(stack.services[name]!.deploy?.mode, name).toBe('replicated-job');
-    for (const name of ['gateway', 'tasks', 'users', 'worker'])
-      expect(stack.services[name]!.deploy?.endpoint_mode, name).toBe('dnsrr');
+    for (const [name, s] of Object.entries(stack.services))
+      expect(s.deploy?.endpoint_mode, name).toBe('dnsrr');
   });
 
   it('keeps passwords out of the service specs: secrets only, read through NAME_FILE', () => {

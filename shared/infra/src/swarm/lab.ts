@@ -188,9 +188,10 @@ async function formSwarm(dir: string, say: (m: string) => void): Promise<void> {
     say(`${node} joins as a worker`);
     await docker(target, ['swarm', 'join', '--token', token, managerAddress]);
   }
-  // Labels: node1 holds the data (Postgres ×3, PgBouncer, Redis, RabbitMQ, Prometheus) — so losing a
-  // worker never loses data; every node may run the edge. On VMs the Postgres nodes are separate
-  // (docs/deploy-swarm.md).
+  // Labels: node1 holds the data (Postgres ×3, PgBouncer, Redis, RabbitMQ, Prometheus), so losing a
+  // worker never loses data; node1 and node2 are edge nodes (an nginx each, on their own ports; the
+  // host reaches node1's); node3 runs only replicated services — the node the node-loss test takes away.
+  // On VMs the Postgres nodes are separate (docs/deploy-swarm.md).
   const labels: Record<string, string[]> = {
     node1: [
       'taskfleet.data=true',
@@ -200,10 +201,11 @@ async function formSwarm(dir: string, say: (m: string) => void): Promise<void> {
       'taskfleet.postgres-replica2=true',
     ],
     node2: ['taskfleet.edge=true'],
-    node3: ['taskfleet.edge=true'],
+    node3: [],
   };
   for (const [node, list] of Object.entries(labels))
-    await docker(manager, ['node', 'update', ...list.flatMap((l) => ['--label-add', l]), node]);
+    if (list.length > 0)
+      await docker(manager, ['node', 'update', ...list.flatMap((l) => ['--label-add', l]), node]);
 }
 
 /** Tag and push every stack image to the lab registry (only changed layers travel). */

@@ -7,7 +7,7 @@
 #     --base      the base image (default: TASKFLEET_BASE_IMAGE, else debian:bookworm-slim)
 #     NAME…       only these (postgres, pgbouncer, redis, rabbitmq, nginx, prometheus, alertmanager,
 #                 postgres-exporter, pgbouncer-exporter, redis-exporter, nginx-exporter,
-#                 node-exporter, blackbox-exporter, tasks, users, worker, gateway)
+#                 node-exporter, blackbox-exporter, tasks, users, worker, gateway, autoscaler)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 base=${TASKFLEET_BASE_IMAGE:-debian:bookworm-slim}
@@ -42,6 +42,7 @@ tasks        taskfleet/tasks:0.1.0           node:@taskfleet/tasks:services/task
 users        taskfleet/users:0.1.0           node:@taskfleet/users:services/users/src/server.ts
 worker       taskfleet/worker:0.1.0          node:@taskfleet/worker:services/worker/src/server.ts
 gateway      taskfleet/gateway:0.1.0         node:@taskfleet/gateway:gateway/src/server.ts
+autoscaler   taskfleet/autoscaler:0.1.0      node:@taskfleet/autoscaler:services/autoscaler/src/server.ts
 "
 
 wanted() { [ ${#only[@]} -eq 0 ] && return 0; local n; for n in "${only[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }

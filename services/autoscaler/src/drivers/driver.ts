@@ -36,3 +36,8 @@ export interface Driver {
   scale(service: ManagedService, replicas: number): Promise<ScaleResult>;
   close(): Promise<void>;
 }
+
+/** The orchestrator could not be listed at start: one line on stderr and exit 1 (server.ts). */
+export class OrchestratorUnavailable extends Error {
+  override name = 'OrchestratorUnavailable';
+}

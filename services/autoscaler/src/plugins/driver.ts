@@ -6,6 +6,7 @@ import { ConfigError } from '@taskfleet/service';
 import fp from 'fastify-plugin';
 import type { Config } from '../config.ts';
 import type { Driver } from '../drivers/driver.ts';
+import { OrchestratorUnavailable } from '../drivers/driver.ts';
 import { NativeDriver } from '../drivers/native.ts';
 import { SwarmDriver } from '../drivers/swarm.ts';
 
@@ -35,7 +36,12 @@ export default fp<{ config: Config; driver?: Driver }>(
     app.addHook('onClose', () => driver.close());
     const { problems, services } = await driver.list().catch(async (err) => {
       await driver.close();
-      throw err;
+      throw new OrchestratorUnavailable(
+        `cannot list the services to manage (${driver.kind}): ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     });
     if (problems.length) {
       await driver.close();

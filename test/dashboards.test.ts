@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { newAccount, waitFor } from '@taskfleet/infra';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { dryRunAutoscaler } from './support/autoscaler.ts';
 import type { Dashboard, PanelQuery } from './support/dashboards.ts';
 import {
   expand,
@@ -26,6 +27,8 @@ import {
 import { edgeStack, native } from './support/edge-stack.ts';
 
 const stack = edgeStack('dashboards', { serviceEnv: { RATE_LIMIT_AUTH_MAX: '40' } });
+// The autoscaler's dashboard: one on this stack, in dry run.
+dryRunAutoscaler(stack);
 const scratch = mkdtempSync(join(tmpdir(), 'dashboards-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

@@ -27,6 +27,9 @@ export const MAY_BE_EMPTY: Record<string, string> = {
   'taskfleet-events › Dead letters › A': 'no invalidation keeps failing',
   'taskfleet-overview › Trace spans exported and dropped › B':
     'no span is dropped while the exporter keeps up',
+  'taskfleet-autoscaler › Scaling actions':
+    'it scales only when the load stays past a threshold for its period (and here it runs in dry run)',
+  'taskfleet-autoscaler › Scale errors': 'no update is refused or fails on a healthy stack',
 };
 
 export interface DashboardTarget {

@@ -39,13 +39,13 @@ const CAPS = [
 const docker = async (args: string[], timeout = 120_000) =>
   (await exec('docker', args, { timeout, maxBuffer: 16 * 2 ** 20 })).stdout.trim();
 
-const imageExists = (image: string) =>
+/** Why the Swarm tests can't run here, or undefined when they can. */
+export const imageExists = (image: string) =>
   docker(['image', 'inspect', image], 10_000).then(
     () => true,
     () => false,
   );
 
-/** Why the Swarm tests can't run here, or undefined when they can. */
 export async function swarmSkipReason(): Promise<string | undefined> {
   if (!(await dockerEngineAnswers(2_000)))
     return 'no Docker engine answers (scripts/docker-engine.sh ensure starts one)';
@@ -58,6 +58,8 @@ export async function swarmSkipReason(): Promise<string | undefined> {
 export interface SwarmNode {
   dockerHost: string;
   api: DockerApi;
+  /** Copy an image from the host's engine into the node's. */
+  load(image: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startSwarmNode(): Promise<SwarmNode> {
     return {
       dockerHost,
       api,
+      load: loadImage,
       stop: async () => {
         await api.close();
         await stop();
@@ -126,7 +129,7 @@ export async function startSwarmNode(): Promise<SwarmNode> {
 }
 
 /** `docker save` on the host into `docker load` in the node (no registry here). */
-async function loadImage(image: string): Promise<void> {
+export async function loadImage(image: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const save = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'inherit'] });
     const load = spawn('docker', ['exec', '-i', NAME, 'docker', 'load', '-q'], {

@@ -15,6 +15,7 @@ import { DEFAULT_POLICY } from '../src/policy.ts';
 import type { SwarmNode } from './swarm-node.ts';
 import {
   createService,
+  imageExists,
   inspect,
   removeService,
   startSwarmNode,
@@ -24,6 +25,9 @@ import {
 
 const skip = await swarmSkipReason();
 if (skip) process.stderr.write(`autoscaler swarm tests skipped: ${skip}\n`);
+const IMAGE = 'taskfleet/autoscaler:0.1.0';
+const noImage = skip || !(await imageExists(IMAGE));
+if (!skip && noImage) process.stderr.write(`autoscaler image test skipped: no ${IMAGE} (make images)\n`);
 
 const stack = testStack();
 const prometheusUrl = () => {
@@ -247,6 +251,44 @@ describe.skipIf(skip)('the Swarm driver on a real Swarm', () => {
       await a.close();
     }
   });
+
+  // The service definition docs/autoscaler.md recommends for deploy/swarm/stack.yml: one replica on a
+  // manager, the engine's socket mounted, as root (the socket is root's; the image's user is not).
+  it.skipIf(noImage)(
+    'runs from its image as a Swarm service on the manager and scales through the socket',
+    async () => {
+      await node.load(IMAGE);
+      const id = await service('taskfleet_lifted', {
+        replicas: 1,
+        labels: { 'taskfleet.autoscale': 'true', 'taskfleet.autoscale.min': '2' },
+      });
+      const autoscalerId = await node.api.post<{ ID: string }>('/services/create', {
+        Name: 'taskfleet_autoscaler',
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: IMAGE,
+            User: 'root',
+            Env: [
+              // Nothing listens there: every load-driven decision holds, the minimum is still kept.
+              'PROMETHEUS_URL=http://127.0.0.1:9',
+              'AUTOSCALER_SERVICES=lifted',
+              'AUTOSCALER_INTERVAL=2s',
+            ],
+            Mounts: [{ Type: 'bind', Source: '/var/run/docker.sock', Target: '/var/run/docker.sock' }],
+            StopGracePeriod: 5_000_000_000,
+          },
+          Placement: { Constraints: ['node.role == manager'] },
+        },
+        Mode: { Replicated: { Replicas: 1 } },
+      });
+      created.push(autoscalerId.ID);
+      await until(
+        'the autoscaler service to raise taskfleet_lifted to its minimum',
+        async () => (await inspect(node.api, id)).Spec.Mode.Replicated.Replicas === 2,
+        120_000,
+      );
+    },
+  );
 
   it('refuses to start, exit 2, listing every service it could not manage and why', async () => {
     await service('taskfleet_bad1', {

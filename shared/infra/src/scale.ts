@@ -245,8 +245,16 @@ async function scaleOut(
     logsDir: join(dir, 'logs'),
     serverUser: undefined, // service replicas run as the caller, as at `up`
     durability: 'full',
-    // Recorded the moment it is launched: `down` finds it even if this scale dies half-way.
-    record: (component) => updateState(dir, (s) => s.components.push(component)),
+    // Recorded the moment it is launched: `down` finds it even if this scale dies half-way. If `down`
+    // ran meanwhile (no state any more), the new process goes at once: nothing would ever stop it.
+    record: (component) => {
+      try {
+        updateState(dir, (s) => s.components.push(component));
+      } catch (err) {
+        process.kill(component.pid, 'SIGKILL');
+        throw err;
+      }
+    },
     progress,
   };
   progress(`${service}: starting ${fresh.map(replicaName).join(', ')}`);

@@ -179,3 +179,13 @@ export const notApplied = (outcome: Outcome): ScalerState => ({
   ...outcome.state,
   baseline: outcome.decision.from,
 });
+
+/**
+ * The state to keep when a scale was refused or failed: as before the decision — no cooldown for a
+ * change that did not happen — but with the count as it was read, so a count someone set meanwhile is
+ * seen as theirs on the next read (also on the very first pass, when there was no baseline yet).
+ */
+export const refused = (previous: ScalerState, outcome: Outcome): ScalerState => ({
+  ...previous,
+  baseline: outcome.decision.from,
+});

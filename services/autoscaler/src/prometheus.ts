@@ -110,7 +110,11 @@ export class PrometheusReader {
   /** Every job's sample; a job with no replica up is absent. */
   async read(jobs: string[]): Promise<Map<string, JobSample>> {
     const samples = new Map<string, JobSample>();
-    if (jobs.length === 0) return samples;
+    // Nothing to measure, but autoscaler_prometheus_up must still say whether Prometheus answers.
+    if (jobs.length === 0) {
+      await this.query('vector(1)');
+      return samples;
+    }
     const q = queries([...new Set(jobs)], this.window);
     const [up, cpu, memory, rps] = await Promise.all([
       this.query(q.up),

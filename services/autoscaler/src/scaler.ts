@@ -6,7 +6,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Driver, ManagedService } from './drivers/driver.ts';
 import type { AutoscalerMetrics } from './plugins/metrics.ts';
 import type { Outcome, ScalerState } from './policy.ts';
-import { decide, notApplied } from './policy.ts';
+import { decide, notApplied, refused } from './policy.ts';
 import type { JobSample, PrometheusReader } from './prometheus.ts';
 import { loadOf, SIGNALS } from './prometheus.ts';
 
@@ -60,16 +60,16 @@ export class Scaler {
       decisions: [],
       problems: listing.problems,
     };
-    const now = (this.o.now ?? Date.now)();
-    for (const service of listing.services) report.decisions.push(await this.one(service, samples, now));
+    // The time of each decision, not of the pass: a native scale may take a minute of the pass.
+    const clock = this.o.now ?? Date.now;
+    for (const service of listing.services) report.decisions.push(await this.one(service, samples, clock()));
 
     // Forget services no longer managed (and their series: they would show stale values for good).
     const names = new Set(listing.services.map((s) => s.name));
     for (const name of this.states.keys())
       if (!names.has(name)) {
         this.states.delete(name);
-        m.replicas.remove({ service: name, kind: 'current' });
-        for (const kind of ['desired', 'min', 'max']) m.replicas.remove({ service: name, kind });
+        for (const kind of ['current', 'desired', 'min', 'max']) m.replicas.remove({ service: name, kind });
         for (const signal of [...SIGNALS, 'max']) m.load.remove({ service: name, signal });
       }
     return report;
@@ -119,7 +119,7 @@ export class Scaler {
         }
         // Refused or failed: nothing changed; decide again from a fresh read next pass, never retry
         // the same write.
-        if (!applied) next = state;
+        if (!applied) next = refused(state, outcome);
       }
     }
     this.states.set(name, next);

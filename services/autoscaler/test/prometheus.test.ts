@@ -147,6 +147,58 @@ describe('reading Prometheus', () => {
       await app.close();
     }
   });
+
+  it('a scale refused as a conflict changes nothing, is counted, and the next pass reads afresh', async () => {
+    const counts: Record<string, number> = { tasks: 1 };
+    let reads = 0;
+    const scaled: number[] = [];
+    const config = loadConfig({
+      PROMETHEUS_URL: PROMETHEUS,
+      AUTOSCALER_DRIVER: 'native',
+      AUTOSCALER_SERVICES: 'tasks',
+      AUTOSCALER_RATE_WINDOW: '30s',
+      AUTOSCALER_NATIVE_POLICY: `tasks: job=${JOB} min=1 max=4 target-rps=2 up-period=0s`,
+      LOG_LEVEL: 'silent',
+    });
+    const driver = new NativeDriver({
+      stackDir: '.',
+      policies: config.AUTOSCALER_NATIVE_POLICY,
+      only: config.services,
+      stack: {
+        // Someone scales to 2 right after the first pass's listing: reads are the start-up check's
+        // listing, the pass's listing, then the driver's own read just before it scales.
+        replicas: async () => {
+          if (++reads === 3) counts.tasks = 2;
+          return { ...counts };
+        },
+        busy: async () => false,
+        scale: async (_s, n) => void scaled.push(n),
+      },
+    });
+    const app = await buildApp(config, { driver });
+    await app.ready();
+    try {
+      const report = await until('a pass that decides on the load', async () => {
+        const r = await app.autoscalePass();
+        return r.decisions[0]?.reason === 'no-data' ? undefined : r;
+      });
+      expect(report.decisions[0]).toMatchObject({ action: 'up', from: 1, to: 3, applied: false });
+      expect(report.decisions[0]?.error).toMatch(/^conflict: 1 when listed, 2 now/);
+      expect(scaled).toEqual([]);
+      const text = (await app.inject('/metrics')).body;
+      expect(text).toContain('autoscaler_scale_errors_total{service="tasks",reason="conflict"} 1');
+      expect(text).toContain('autoscaler_replicas{service="tasks",kind="desired"} 1');
+      // Read again: the person's 2, adopted — not the refused write tried once more.
+      expect((await app.autoscalePass()).decisions[0]).toMatchObject({
+        action: 'hold',
+        reason: 'manual-scale',
+        to: 2,
+      });
+      expect(scaled).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('Prometheus away', () => {

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Decision, Observation, Policy, ScalerState } from '../../src/policy.ts';
-import { DEFAULT_POLICY, decide, notApplied, REASONS } from '../../src/policy.ts';
+import { DEFAULT_POLICY, decide, notApplied, REASONS, refused } from '../../src/policy.ts';
 
 const S = 1000;
 const INTERVAL = 15 * S;
@@ -334,6 +334,18 @@ describe('decide: cases', () => {
     expect(during.decision).toMatchObject({ action: 'hold', reason: 'updating' });
     ({ state } = during);
     expect(decide(DEFAULT_POLICY, state, at(30, 2, 8)).decision.reason).toBe('manual-scale');
+  });
+
+  it('after a refused scale: no cooldown, the count read kept, so a count set meanwhile is seen as a person’s', () => {
+    const p = { ...DEFAULT_POLICY, upPeriodMs: 0 };
+    const first = decide(p, {}, at(0, 2, 5));
+    expect(first.decision).toMatchObject({ action: 'up', to: 7 });
+    const kept = refused({}, first);
+    expect(kept).toEqual({ baseline: 5 });
+    // Nobody changed it: the next pass scales (no cooldown was started by the refused write).
+    expect(decide(p, kept, at(15, 2, 5)).decision).toMatchObject({ action: 'up', to: 7 });
+    // Someone set 6 meanwhile: theirs.
+    expect(decide(p, kept, at(15, 2, 6)).decision.reason).toBe('manual-scale');
   });
 
   it('says why it holds: at-maximum, at-minimum, in-band', () => {

@@ -232,6 +232,7 @@ describe.skipIf(!engine)('the images, one by one (testcontainers)', () => {
     'taskfleet/users:0.1.0',
     'taskfleet/worker:0.1.0',
     'taskfleet/gateway:0.1.0',
+    'taskfleet/autoscaler:0.1.0',
   ])('%s: Node of bootstrap.sh, uid 1000, a health check, no npm, pnpm or build tools', async (image) => {
     // Not the service (it needs its servers): one-off shells in the image, to look inside. (Its own
     // health check, inspected below, would fail without the service.)

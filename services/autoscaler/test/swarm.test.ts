@@ -253,7 +253,8 @@ describe.skipIf(skip)('the Swarm driver on a real Swarm', () => {
   });
 
   // The service definition docs/autoscaler.md recommends for deploy/swarm/stack.yml: one replica on a
-  // manager, the engine's socket mounted, as root (the socket is root's; the image's user is not).
+  // manager, the engine's socket mounted, as root (the socket is root's; the image's user is not). The
+  // image as last built (make images; `make test` builds it in its container run, after this one).
   it.skipIf(noImage)(
     'runs from its image as a Swarm service on the manager and scales through the socket',
     async () => {

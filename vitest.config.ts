@@ -12,6 +12,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 const STACK_SETUP = 'shared/infra/src/vitest/global-setup.ts';
 const UNIT_TESTS = '**/test/unit/**';
 const CONTAINER_TESTS = 'test/containers/**';
+const SWARM_TESTS = 'test/swarm/**';
 // `make test` (scripts/run-tests.ts) runs the container tests in a run of their own, after the rest, so
 // the compose stack and the native stack don't compete for the cores: `only` / `skip` select them.
 const containers = process.env.TASKFLEET_TEST_CONTAINERS ?? 'include';
@@ -22,7 +23,7 @@ const integration = (name: string, include: string) => ({
     name,
     include: [include],
     // Unit tests live under the same package test/ directories; they run once, in `unit`.
-    exclude: [...configDefaults.exclude, UNIT_TESTS, CONTAINER_TESTS],
+    exclude: [...configDefaults.exclude, UNIT_TESTS, CONTAINER_TESTS, SWARM_TESTS],
     globalSetup: [STACK_SETUP],
   },
 });
@@ -42,6 +43,21 @@ const containerProject = {
     fileParallelism: false,
     testTimeout: 300_000,
     hookTimeout: 15 * 60_000,
+  },
+};
+
+// The Swarm lab (deploy/swarm/, issue 14): three Docker-in-Docker nodes with the stack on them; rolling
+// updates, rollback and node loss under load. Selected like the container tests (`only` runs both; `make
+// test` runs each project on its own), one file at a time.
+const swarmProject = {
+  extends: true,
+  test: {
+    name: 'swarm',
+    include: [`${SWARM_TESTS}/*.test.ts`],
+    globalSetup: ['shared/infra/src/vitest/swarm-setup.ts'],
+    fileParallelism: false,
+    testTimeout: 15 * 60_000,
+    hookTimeout: 30 * 60_000,
   },
 };
 
@@ -68,7 +84,7 @@ export default defineConfig({
     },
     projects: [
       ...(containers === 'only' ? [] : everyOtherProject()),
-      ...(containers === 'skip' ? [] : [containerProject]),
+      ...(containers === 'skip' ? [] : [containerProject, swarmProject]),
     ],
   },
 });

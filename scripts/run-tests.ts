@@ -1,10 +1,11 @@
 // `make test`: run vitest against real servers, then prove that no process or container started by the
 // tests is left, and print the closing line CI reads: "N passed, M failed".
 //   node scripts/run-tests.ts [vitest args…]      e.g. --project infra, --project unit (no stack)
-// Without arguments, two runs: every project on the native stack (with v8 coverage of the workspace's
+// Without arguments, three runs: every project on the native stack (with v8 coverage of the workspace's
 // src/, its summary printed after the results), then the `containers` project — the images built from
-// the tree and docker-compose.yml end to end — on its own, so the two stacks don't share the cores; it
-// is skipped, saying why, when no Docker engine answers. With arguments, one run of exactly those.
+// the tree and docker-compose.yml end to end — and the `swarm` project — the three-node Swarm lab —
+// each on its own, so the stacks don't share the cores; both are skipped, saying why, when no Docker
+// engine answers. With arguments, one run of exactly those.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,6 +64,9 @@ if (args.length > 0) {
   const t1 = Date.now();
   vitest(['--project', 'containers'], { TASKFLEET_TEST_CONTAINERS: 'only' });
   process.stdout.write(`::: container suite took ${Math.round((Date.now() - t1) / 1000)} s\n`);
+  const t2 = Date.now();
+  vitest(['--project', 'swarm'], { TASKFLEET_TEST_CONTAINERS: 'only' });
+  process.stdout.write(`::: swarm lab suite took ${Math.round((Date.now() - t2) / 1000)} s\n`);
 }
 
 // Every server the tests started carries TASKFLEET_STACK=<its stack dir> in its environment.

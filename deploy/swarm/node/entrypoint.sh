@@ -4,6 +4,9 @@
 # deploys the stack that way: the CLI reads secrets and configs from the repository's files).
 # LAB_REGISTRY (host:port) is the lab's own registry, plain HTTP on the lab network.
 set -eu
+# A node that was killed (the node-loss test, a power cut) left its PID files: dockerd refuses to
+# start over them.
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 hosts="-H unix:///var/run/docker.sock"
 [ -d /run/lab ] && hosts="$hosts -H unix:///run/lab/docker.sock"
 registry=""

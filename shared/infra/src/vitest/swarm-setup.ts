@@ -1,0 +1,38 @@
+// globalSetup of the `swarm` project: the three-node Swarm lab (swarm/lab.ts), brought up — or reused
+// when one is already running, as `make lab-up` leaves it — and its addresses provided to the tests.
+// Without a Docker engine the tests are skipped, saying why. The lab is removed at the end unless it was
+// already there before the run or TASKFLEET_KEEP_LAB=1 (then `make lab-down` removes it).
+import type { TestProject } from 'vitest/node';
+import { dockerEngineAnswers } from '../containers.ts';
+import { type LabInfo, labDir, labDown, labStatus, labUp } from '../swarm/lab.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    swarmLab: (LabInfo & { dir: string }) | null;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<(() => Promise<void>) | undefined> {
+  if (!(await dockerEngineAnswers())) {
+    process.stderr.write(
+      'swarm: no Docker engine answers — the Swarm lab tests are skipped (make lab-up installs and starts one)\n',
+    );
+    project.provide('swarmLab', null);
+    return undefined;
+  }
+  const dir = labDir();
+  const before = await labStatus(dir);
+  const t0 = Date.now();
+  const progress = (m: string) =>
+    process.stderr.write(`[lab ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
+  const info = await labUp({ dir, progress });
+  process.stderr.write(`swarm: the lab is up in ${Math.round((Date.now() - t0) / 1000)} s (${info.edge})\n`);
+  project.provide('swarmLab', { ...info, dir });
+  const keep = before !== undefined || process.env.TASKFLEET_KEEP_LAB === '1';
+  return async () => {
+    if (keep) return;
+    const t1 = Date.now();
+    await labDown({ dir });
+    process.stderr.write(`swarm: the lab is removed (${Math.round((Date.now() - t1) / 1000)} s)\n`);
+  };
+}

@@ -5,6 +5,8 @@
 // (and a dry run only counting it), and a start refused with every problem listed. Skipped, saying
 // why, without a Docker engine or the lab's node image.
 import { spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { testStack } from '@taskfleet/infra/vitest';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -291,6 +293,47 @@ describe.skipIf(skip)('the Swarm driver on a real Swarm', () => {
     },
   );
 
+  it('runs as a process: ready once a pass completed, and SIGTERM ends it cleanly', async () => {
+    await service('taskfleet_steady', { replicas: 3, labels: { 'taskfleet.autoscale': 'true' } });
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['--conditions=@taskfleet/source', new URL('../src/server.ts', import.meta.url).pathname],
+      {
+        env: {
+          PATH: process.env.PATH,
+          PROMETHEUS_URL: prometheusUrl(),
+          DOCKER_HOST: node.dockerHost,
+          AUTOSCALER_SERVICES: 'steady',
+          AUTOSCALER_INTERVAL: '1s',
+          PORT: String(port),
+          LOG_LEVEL: 'info',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (c) => {
+      output += c;
+    });
+    child.stderr.on('data', (c) => {
+      output += c;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      await until('readiness after a pass', async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
+        return res?.status === 200;
+      });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output).toContain('autoscaler: managing 1 services');
+      expect(output).toContain('shutting down');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
   it('refuses to start, exit 2, listing every service it could not manage and why', async () => {
     await service('taskfleet_bad1', {
       replicas: 1,
@@ -321,6 +364,14 @@ describe.skipIf(skip)('the Swarm driver on a real Swarm', () => {
     expect(stderr).toContain('ghost: named in AUTOSCALER_SERVICES, but no service labelled');
   });
 });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
 
 async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

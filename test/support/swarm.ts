@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type Account, newAccount, waitFor } from '@taskfleet/infra';
-import { Agent } from 'undici';
+// undici's own fetch: its Agent (a bounded pool) doesn't plug into the fetch bundled with Node.
+import { Agent, fetch, Response } from 'undici';
 import { inject } from 'vitest';
 import { docker, jsonLines } from '../../shared/infra/src/swarm/docker.ts';
 import { LAB, nodeTarget, STACK } from '../../shared/infra/src/swarm/lab.ts';
@@ -189,7 +190,7 @@ export class SteadyLoad {
         headers: account.auth,
         signal,
         dispatcher: this.#dispatcher,
-      } as RequestInit),
+      }),
     );
     await res?.body?.cancel();
   }
@@ -200,7 +201,7 @@ export class SteadyLoad {
         headers: account.auth,
         signal,
         dispatcher: this.#dispatcher,
-      } as RequestInit),
+      }),
     );
     await res?.body?.cancel();
   }
@@ -219,7 +220,7 @@ export class SteadyLoad {
           body: JSON.stringify({ title }),
           signal,
           dispatcher: this.#dispatcher,
-        } as RequestInit),
+        }),
       );
       if (res?.status === 201) {
         const body = (await res.json()) as { id: string };

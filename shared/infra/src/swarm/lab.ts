@@ -44,6 +44,7 @@ export const STACK_IMAGES = [
   'taskfleet/users:0.1.0',
   'taskfleet/worker:0.1.0',
   'taskfleet/gateway:0.1.0',
+  'taskfleet/autoscaler:0.1.0',
 ];
 
 /**
@@ -58,6 +59,10 @@ export const LAB_ENV: Record<string, string> = {
   TASKFLEET_RATE_LIMIT_IP_MAX: '1000000',
   TASKFLEET_RATE_LIMIT_AUTH_MAX: '1000',
   TASKFLEET_START_PERIOD: '30s',
+  // Deciding, not acting, until a test turns it on (test/swarm/lab.test.ts, the autoscaler's ramp): a
+  // rollout test must not have replicas added under it.
+  TASKFLEET_AUTOSCALER_DRY_RUN: 'true',
+  TASKFLEET_AUTOSCALER_INTERVAL: '5s',
   TASKFLEET_UPDATE_MONITOR: '35s',
   TASKFLEET_HTTP_PORT: '8080',
   TASKFLEET_HTTPS_PORT: '8443',

@@ -102,6 +102,10 @@ interface Attempt {
   at: number; // ms since the load started
   outcome: Outcome;
   ms: number;
+  /** A 5xx answer's problem code (which server said what). */
+  code?: string;
+  /** The connection error's code (ECONNRESET, …). */
+  cause?: string;
 }
 
 /**
@@ -115,19 +119,27 @@ interface Attempt {
  */
 export class SteadyLoad {
   readonly attempts: Attempt[] = [];
+  /** Each logical request's final result (a create: acknowledged or given up). */
+  readonly operations: { op: Attempt['op']; ok: boolean }[] = [];
+  /** performance.now() when the load started: attempts' `at` counts from here. */
+  get startedAt(): number {
+    return this.#started;
+  }
   /** Per create: its key, the account, and the task id it was acknowledged with. */
   readonly creates = new Map<string, { owner: Account; title: string; taskId?: string }>();
   /** In every title of this load's creates, so the database check sees only them. */
   readonly run = randomUUID().slice(0, 8);
   readonly #edge: string;
   readonly #accounts: Account[];
-  readonly #rps: number;
+  #rps: number;
   readonly #known = new Map<Account, string[]>();
   readonly #inflight = new Set<Promise<void>>();
   readonly #dispatcher = new Agent({ connections: 64, keepAliveTimeout: 30_000 });
   #timer: NodeJS.Timeout | undefined;
   #started = 0;
-  #due = 0;
+  #lastTick = 0;
+  /** Requests due but not sent yet (fractions carry over between ticks). */
+  #owed = 0;
   #next = 0;
 
   constructor(edge: string, accounts: Account[], rps: number) {
@@ -141,14 +153,21 @@ export class SteadyLoad {
     for (let i = 0; i < users; i++) accounts.push(await newAccount(edge, 'swarm-load'));
     const load = new SteadyLoad(edge, accounts, rps);
     load.#started = performance.now();
+    load.#lastTick = load.#started;
     load.#timer = setInterval(() => load.#tick(), 10);
     return load;
   }
 
+  /** From now on, this many requests a second. */
+  setRate(rps: number): void {
+    this.#rps = rps;
+  }
+
   #tick(): void {
-    const elapsed = performance.now() - this.#started;
-    const due = Math.floor((elapsed / 1000) * this.#rps);
-    for (; this.#due < due; this.#due++) {
+    const now = performance.now();
+    this.#owed += ((now - this.#lastTick) / 1000) * this.#rps;
+    this.#lastTick = now;
+    for (; this.#owed >= 1; this.#owed--) {
       const account = this.#accounts[this.#next++ % this.#accounts.length]!;
       const known = this.#known.get(account) ?? [];
       const roll = Math.random();
@@ -170,40 +189,62 @@ export class SteadyLoad {
     const t0 = performance.now();
     let outcome: Outcome;
     let res: Response | undefined;
+    let code: string | undefined;
+    let cause: string | undefined;
     try {
       res = await send(AbortSignal.timeout(10_000));
       // The whole answer, so the connection goes back to the pool and the latency includes the body.
       const body = await res.arrayBuffer();
+      if (res.status >= 500) code = /"code":"([A-Z_]+)"/.exec(Buffer.from(body).toString())?.[1] ?? 'none';
       res = new Response(res.status === 204 || res.status === 304 ? null : body, res);
       outcome = res.status;
     } catch (err) {
       outcome = (err as Error).name === 'TimeoutError' ? 'timeout' : 'error';
+      const c = (err as { cause?: { code?: string; message?: string } }).cause;
+      cause = c?.code ?? c?.message;
     }
-    this.attempts.push({ op, at: t0 - this.#started, outcome, ms: performance.now() - t0 });
+    this.attempts.push({
+      op,
+      at: t0 - this.#started,
+      outcome,
+      ms: performance.now() - t0,
+      ...(code ? { code } : {}),
+      ...(cause ? { cause } : {}),
+    });
     return res;
+  }
+
+  /**
+   * A read, sent once more when the connection failed before an answer — what HTTP clients do for an
+   * idempotent request on a reused keep-alive connection that the server closed meanwhile (nginx
+   * closes its idle ones when it reloads its list of gateways). Counted as an operation either way.
+   */
+  async #idempotent(op: 'read' | 'list', send: (signal: AbortSignal) => Promise<Response>): Promise<void> {
+    let res = await this.#attempt(op, send);
+    if (!res) res = await this.#attempt(op, send);
+    this.operations.push({ op, ok: res !== undefined && res.status < 500 });
+    await res?.body?.cancel();
   }
 
   async #read(account: Account, known: string[]): Promise<void> {
     const id = known[Math.floor(Math.random() * known.length)];
-    const res = await this.#attempt('read', (signal) =>
+    await this.#idempotent('read', (signal) =>
       fetch(`${this.#edge}/v1/tasks/${id}`, {
         headers: account.auth,
         signal,
         dispatcher: this.#dispatcher,
       }),
     );
-    await res?.body?.cancel();
   }
 
   async #list(account: Account): Promise<void> {
-    const res = await this.#attempt('list', (signal) =>
+    await this.#idempotent('list', (signal) =>
       fetch(`${this.#edge}/v1/tasks?limit=10`, {
         headers: account.auth,
         signal,
         dispatcher: this.#dispatcher,
       }),
     );
-    await res?.body?.cancel();
   }
 
   async #create(account: Account): Promise<void> {
@@ -226,24 +267,34 @@ export class SteadyLoad {
         const body = (await res.json()) as { id: string };
         record.taskId = body.id;
         this.#known.set(account, [...(this.#known.get(account) ?? []), body.id].slice(-50));
+        this.operations.push({ op: 'create', ok: true });
         return;
       }
       await res?.body?.cancel();
       // 4xx other than 409 (a claim still running) is a bug in this client or the servers: no retry.
-      if (res && res.status >= 400 && res.status < 500 && res.status !== 409 && res.status !== 429) return;
+      if (res && res.status >= 400 && res.status < 500 && res.status !== 409 && res.status !== 429) break;
       const retryAfter = Number(res?.headers.get('retry-after'));
       await new Promise((r) => setTimeout(r, retryAfter > 0 ? retryAfter * 1_000 : pause));
     }
+    this.operations.push({ op: 'create', ok: false });
   }
 
   /** Stop sending; wait for every create to be acknowledged or given up. */
   async stop(): Promise<LoadReport> {
     clearInterval(this.#timer);
     const durationS = (performance.now() - this.#started) / 1000;
+    this.#rps = 0;
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
     await this.#dispatcher.close();
     return report(this, durationS);
   }
+}
+
+/** Requests answered and the p95 of their latency over the last `windowMs` (for timelines). */
+export function recentWindow(load: SteadyLoad, windowMs: number, nowMs: number) {
+  const recent = load.attempts.filter((a) => a.at + a.ms > nowMs - windowMs && a.at + a.ms <= nowMs);
+  const ms = recent.map((a) => a.ms).sort((a, b) => a - b);
+  return { rps: recent.length / (windowMs / 1000), p95Ms: ms[Math.floor(ms.length * 0.95)] ?? 0 };
 }
 
 export interface LoadReport {
@@ -252,6 +303,12 @@ export interface LoadReport {
   rps: number;
   /** Attempts answered 5xx, or with no answer (timeout, connection error). */
   failed: Attempt[];
+  /** Attempts answered 5xx or timed out: the servers failed them (a client's retry doesn't excuse it). */
+  serverFailures: Attempt[];
+  /** Attempts whose connection failed before an answer (retried as clients do; reported). */
+  connectionErrors: Attempt[];
+  /** Logical requests that failed in the end, after the client's retries. */
+  failedOperations: number;
   byOutcome: Record<string, number>;
   p95Ms: number;
   creates: number;
@@ -267,6 +324,11 @@ function report(load: SteadyLoad, durationS: number): LoadReport {
     attempts: load.attempts.length,
     rps: load.attempts.length / durationS,
     failed: load.attempts.filter((a) => typeof a.outcome !== 'number' || a.outcome >= 500),
+    serverFailures: load.attempts.filter(
+      (a) => a.outcome === 'timeout' || (typeof a.outcome === 'number' && a.outcome >= 500),
+    ),
+    connectionErrors: load.attempts.filter((a) => a.outcome === 'error'),
+    failedOperations: load.operations.filter((o) => !o.ok).length,
     byOutcome,
     p95Ms: ms[Math.floor(ms.length * 0.95)] ?? 0,
     creates: load.creates.size,

@@ -258,6 +258,12 @@ export async function labUp(opts: LabOptions): Promise<LabInfo> {
   await buildLabImage(NODE_IMAGE, repoPath('deploy/swarm/node'), say);
   await buildLabImage(REGISTRY_IMAGE, repoPath('deploy/swarm/registry'), say);
 
+  // A lab made from another checkout answers on that checkout's sockets, not on ours: start afresh.
+  if ((await exists('container', MANAGER)) && !(await labIsOurs(dir))) {
+    say('the lab that is there was made from another checkout: removing it');
+    await labDown({ dir, progress: say });
+    mkdirSync(dir, { recursive: true });
+  }
   if (!(await exists('network', NETWORK)))
     await docker(host, ['network', 'create', '--subnet', SUBNET, '--label', `${LAB}=network`, NETWORK]);
   if (!(await exists('container', REGISTRY))) {
@@ -306,6 +312,18 @@ export async function labUp(opts: LabOptions): Promise<LabInfo> {
   const info = await labInfo(dir);
   writeFileSync(join(dir, 'lab.json'), `${JSON.stringify(info, null, 2)}\n`);
   return info;
+}
+
+/** Is there a lab, made with this state directory (its manager's socket is ours)? */
+export async function labIsOurs(dir: string): Promise<boolean> {
+  if (!(await exists('container', MANAGER))) return false;
+  const mounted = await docker(host, [
+    'inspect',
+    '-f',
+    '{{range .Mounts}}{{if eq .Destination "/run/lab"}}{{.Source}}{{end}}{{end}}',
+    MANAGER,
+  ]);
+  return mounted.trim() === join(dir, 'sockets', 'node1');
 }
 
 export async function labInfo(dir: string): Promise<LabInfo> {

@@ -4,7 +4,7 @@
 // already there before the run or TASKFLEET_KEEP_LAB=1 (then `make lab-down` removes it).
 import type { TestProject } from 'vitest/node';
 import { dockerEngineAnswers } from '../containers.ts';
-import { type LabInfo, labDir, labDown, labStatus, labUp } from '../swarm/lab.ts';
+import { type LabInfo, labDir, labDown, labIsOurs, labUp } from '../swarm/lab.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -21,14 +21,14 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     return undefined;
   }
   const dir = labDir();
-  const before = await labStatus(dir);
+  const before = await labIsOurs(dir);
   const t0 = Date.now();
   const progress = (m: string) =>
     process.stderr.write(`[lab ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}\n`);
   const info = await labUp({ dir, progress });
   process.stderr.write(`swarm: the lab is up in ${Math.round((Date.now() - t0) / 1000)} s (${info.edge})\n`);
   project.provide('swarmLab', { ...info, dir });
-  const keep = before !== undefined || process.env.TASKFLEET_KEEP_LAB === '1';
+  const keep = before || process.env.TASKFLEET_KEEP_LAB === '1';
   return async () => {
     if (keep) return;
     const t1 = Date.now();

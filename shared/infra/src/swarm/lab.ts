@@ -423,6 +423,16 @@ export async function labDown(opts: LabOptions): Promise<string[]> {
   return removed;
 }
 
+/** Containers, volumes and networks of the lab that exist (empty after `labDown`). */
+export async function labLeftovers(): Promise<string[]> {
+  const list = async (args: string[]) => (await docker(host, args)).split('\n').filter(Boolean);
+  return [
+    ...(await list(['ps', '-a', '--filter', `label=${LAB}`, '--format', 'container {{.Names}}'])),
+    ...(await list(['volume', 'ls', '--filter', `name=${LAB}`, '--format', 'volume {{.Name}}'])),
+    ...(await list(['network', 'ls', '--filter', `name=${LAB}`, '--format', 'network {{.Name}}'])),
+  ];
+}
+
 /** The lab's recorded addresses, without asking Docker (for tests that already know it is up). */
 export function readLabJson(dir: string): LabInfo | undefined {
   const path = join(dir, 'lab.json');

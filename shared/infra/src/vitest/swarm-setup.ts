@@ -4,7 +4,7 @@
 // already there before the run or TASKFLEET_KEEP_LAB=1 (then `make lab-down` removes it).
 import type { TestProject } from 'vitest/node';
 import { dockerEngineAnswers } from '../containers.ts';
-import { type LabInfo, labDir, labDown, labIsOurs, labUp } from '../swarm/lab.ts';
+import { type LabInfo, labDir, labDown, labIsOurs, labLeftovers, labUp } from '../swarm/lab.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -33,6 +33,11 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     if (keep) return;
     const t1 = Date.now();
     await labDown({ dir });
-    process.stderr.write(`swarm: the lab is removed (${Math.round((Date.now() - t1) / 1000)} s)\n`);
+    // `make lab-down` must leave nothing: checked here, on every run that made a lab.
+    const left = await labLeftovers();
+    if (left.length > 0) throw new Error(`swarm: lab-down left ${left.join(', ')}`);
+    process.stderr.write(
+      `swarm: the lab is removed, nothing left (${Math.round((Date.now() - t1) / 1000)} s)\n`,
+    );
   };
 }

@@ -4,7 +4,7 @@
 // deploys and waits until every service has its replicas running and every job has completed.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { repoPath } from '../paths.ts';
 import { type DockerTarget, docker, jsonLines, succeeds } from './docker.ts';
@@ -55,9 +55,11 @@ export class DeployRefused extends Error {
   }
 }
 
+/** By file name and contents, not where the checkout is: the same files deploy under the same names. */
 const hashOf = (paths: readonly string[]) => {
   const h = createHash('sha256');
-  for (const p of [...paths].sort()) h.update(p).update('\0').update(readFileSync(p)).update('\0');
+  const byName = [...paths].sort((a, b) => basename(a).localeCompare(basename(b)) || a.localeCompare(b));
+  for (const p of byName) h.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
   return h.digest('hex').slice(0, 12);
 };
 

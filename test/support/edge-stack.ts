@@ -24,7 +24,10 @@ export interface EdgeStack {
   sideDir(name: string): string;
 }
 
-export function edgeStack(tag: string, opts: Pick<StackOptions, 'serviceEnv' | 'edgeLimits'>): EdgeStack {
+export function edgeStack(
+  tag: string,
+  opts: Pick<StackOptions, 'serviceEnv' | 'edgeLimits' | 'autoscaler'>,
+): EdgeStack {
   const sides: string[] = [];
   const stack: EdgeStack = {
     dir: '',

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // taskfleet-stack — the native stack runner behind `make up`, `make down` and `make status`.
 //
-//   node shared/infra/src/cli.ts up     [--dir DIR] [--base-port N] [--replicas 1|2]
+//   node shared/infra/src/cli.ts up     [--dir DIR] [--base-port N] [--replicas 1|2] [--autoscaler live|dry-run|off]
 //   node shared/infra/src/cli.ts down   [--dir DIR] [--purge]
 //   node shared/infra/src/cli.ts status [--dir DIR] [--json]
 //   node shared/infra/src/cli.ts scale  tasks=N gateway=M users=K worker=W [--dir DIR]
@@ -23,7 +23,7 @@ import { stackStatus, startStack, stopStack } from './stack.ts';
 import { ensurePackages, missingPackages } from './system.ts';
 
 const USAGE =
-  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--json] [--purge] [--runtime native|docker]\n' +
+  'usage: taskfleet-stack up|down|status|env|deps|token [--dir DIR] [--base-port N] [--replicas 1|2] [--autoscaler live|dry-run|off] [--json] [--purge] [--runtime native|docker]\n' +
   '       taskfleet-stack scale SERVICE=N … [--dir DIR]   (tasks, users, gateway, worker; 1 to 8 each)';
 
 const { positionals, values } = parseArgs({
@@ -33,6 +33,9 @@ const { positionals, values } = parseArgs({
     'base-port': { type: 'string', default: process.env.TASKFLEET_BASE_PORT ?? '21000' },
     // Replicas of gateway, tasks and users: 2 for failover; 1 on a small host (docs/performance.md).
     replicas: { type: 'string', default: process.env.TASKFLEET_REPLICAS ?? '2' },
+    // The autoscaler on tasks and gateway: live unless TASKFLEET_AUTOSCALER or
+    // TASKFLEET_AUTOSCALER_DRY_RUN say otherwise (docs/native-stack.md).
+    autoscaler: { type: 'string', default: autoscalerDefault(process.env) },
     json: { type: 'boolean', default: false },
     purge: { type: 'boolean', default: false },
     runtime: { type: 'string', default: 'native' },
@@ -40,6 +43,18 @@ const { positionals, values } = parseArgs({
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
+
+/**
+ * `--autoscaler`'s default: TASKFLEET_AUTOSCALER (live, dry-run, off) when set, else dry-run when
+ * TASKFLEET_AUTOSCALER_DRY_RUN is 1 or true (the variable the Swarm stack reads too), else live.
+ */
+function autoscalerDefault(env: NodeJS.ProcessEnv): string {
+  if (env.TASKFLEET_AUTOSCALER) return env.TASKFLEET_AUTOSCALER;
+  const dry = (env.TASKFLEET_AUTOSCALER_DRY_RUN ?? '').toLowerCase();
+  if (dry === '1' || dry === 'true') return 'dry-run';
+  if (dry === '' || dry === '0' || dry === 'false') return 'live';
+  return `TASKFLEET_AUTOSCALER_DRY_RUN=${env.TASKFLEET_AUTOSCALER_DRY_RUN}`; // refused below
+}
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -86,11 +101,19 @@ async function main(): Promise<number> {
         return 2;
       }
       const replicas = values.replicas === '1' ? 1 : 2;
+      const mode = values.autoscaler;
+      if (mode !== 'live' && mode !== 'dry-run' && mode !== 'off') {
+        err(
+          `--autoscaler (TASKFLEET_AUTOSCALER) must be live, dry-run or off, and TASKFLEET_AUTOSCALER_DRY_RUN 1, true, 0 or false: not ${mode}`,
+        );
+        return 2;
+      }
       const state = await startStack({
         dir,
         ports: basePort,
         services: true,
         replicas,
+        ...(mode === 'off' ? {} : { autoscaler: { mode } }),
         onProgress: progress,
       });
       printStatus();
@@ -103,6 +126,12 @@ async function main(): Promise<number> {
         out(`${`${r.service}-${r.index}:`.padEnd(15)}http://${r.host}:${r.port}  (direct, for operators)`);
       out(`prometheus:    ${env.PROMETHEUS_URL}`);
       out(`alertmanager:  ${env.ALERTMANAGER_URL}`);
+      const scaler = state.endpoints.autoscaler;
+      out(
+        scaler
+          ? `autoscaler:    http://${scaler.host}:${scaler.port}  (${scaler.mode === 'live' ? 'live: scales' : 'dry run: decides for'} tasks and gateway; its decisions in ${dir}/logs/autoscaler.log)`
+          : 'autoscaler:    off',
+      );
       out(`logs:          ${dir}/logs`);
       out(`connection settings: node shared/infra/src/cli.ts env   (stop with: make down)`);
       return 0;

@@ -2,6 +2,8 @@
 // report on it, stop it. Everything it starts is recorded in state.json the moment it is launched.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { AutoscalerMode } from './components/autoscaler.ts';
+import { startAutoscaler } from './components/autoscaler.ts';
 import type { ExportersSpec } from './components/exporters.ts';
 import {
   ensureProbeAccount,
@@ -66,6 +68,13 @@ export interface StackOptions {
   edgeLimits?: EdgeLimits;
   /** Replicas of the gateway, tasks and users services: 2 (default, failover) or 1 (small hosts). */
   replicas?: 1 | 2;
+  /**
+   * Run the autoscaler (services/autoscaler, native driver) on the stack's tasks and gateway replicas,
+   * min `replicas` max 4, once the services are up: `make up` runs it live. Absent: none — what test
+   * stacks and the benchmark's want (a live one would change their replica counts). 'dry-run' decides,
+   * logs and counts, never scales; `env` adds settings (a shorter AUTOSCALER_INTERVAL, say). Needs `services`.
+   */
+  autoscaler?: { mode: AutoscalerMode; env?: Record<string, string> };
   /** Test stacks: the process whose exit means the stack must go (see watchdog.ts). */
   ownerPid?: number | null;
   onProgress?: (message: string) => void;
@@ -96,6 +105,8 @@ const OFFSETS = {
   nginxExporter: 75,
   nodeExporter: 76,
   blackboxExporter: 77,
+  // The autoscaler (components/autoscaler.ts), when the stack runs one.
+  autoscaler: 80,
   // The service replicas follow from base+100 (components/services.ts: SERVICE_PORT_OFFSETS).
 } as const;
 type PortName = keyof typeof OFFSETS;
@@ -217,10 +228,9 @@ export function stackStatus(dir: string): { state: StackState | undefined; compo
 
 /** Stop every recorded process, tier by tier (front door first, Postgres primary last). Idempotent. */
 export async function stopStack(dir: string, onProgress: (m: string) => void = () => {}): Promise<void> {
-  const state = readState(dir);
-  if (!state) return;
-  const tiers = [...new Set(state.components.map((c) => c.stopTier))].sort((a, b) => a - b);
-  for (const tier of tiers) {
+  let state = readState(dir);
+  while (state && state.components.length > 0) {
+    const tier = Math.min(...state.components.map((c) => c.stopTier));
     const members = state.components.filter((c) => c.stopTier === tier);
     await Promise.all(
       members.map(async (c) => {
@@ -228,8 +238,13 @@ export async function stopStack(dir: string, onProgress: (m: string) => void = (
         if (how !== 'gone') onProgress(`${c.name} (pid ${c.pid}) ${how}`);
       }),
     );
-    state.components = state.components.filter((c) => c.stopTier !== tier);
-    writeState(state);
+    // Read again: a scale that was under way until the autoscaler stopped (the first tier) may have
+    // started or stopped replicas meanwhile — each recorded in state.json, so each is stopped here too.
+    const stopped = new Set(members.map((c) => `${c.pid}/${c.startTicks}`));
+    const now = readState(dir) ?? state;
+    now.components = now.components.filter((c) => !stopped.has(`${c.pid}/${c.startTicks}`));
+    writeState(now);
+    state = now;
   }
   rmSync(stateFile(dir), { force: true });
 }
@@ -265,6 +280,8 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
   const databases = opts.databases ?? ['taskfleet'];
   const replicaCount = opts.replicas ?? 2;
   const vhosts = opts.vhosts ?? ['taskfleet'];
+  if (opts.autoscaler && !opts.services)
+    throw new Error('the autoscaler needs the services (services: true)');
   const planned = await planPorts(opts.ports, opts.services ? initialReplicas(replicaCount) : []);
   const ports = planned.infra;
   const replicas = planned.replicas;
@@ -392,12 +409,27 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
           );
         },
       });
+      const autoscaler = opts.autoscaler && { host: HOST, port: ports.autoscaler };
       // Prometheus re-reads file-discovered targets by itself: no reload.
       writeTargets(join(opts.dir, 'prometheus'), {
         ...monitoring,
         services: replicas.map((r) => ({ job: r.service, host: r.host, port: r.port })),
         exporters: { ...monitoring.exporters!, probes: syntheticProbes(endpoints.nginx) },
+        ...(autoscaler ? { autoscaler } : {}),
       });
+      if (opts.autoscaler && autoscaler) {
+        state.endpoints.autoscaler = { ...autoscaler, mode: opts.autoscaler.mode };
+        writeState(state);
+        // Last: once it runs, it may scale — state.json and every list are its to change from here on.
+        await startAutoscaler(ctx, {
+          ...autoscaler,
+          mode: opts.autoscaler.mode,
+          prometheus: endpoints.prometheus,
+          min: replicaCount,
+          ...(opts.autoscaler.env ? { env: opts.autoscaler.env } : {}),
+        });
+        return readState(opts.dir) ?? state;
+      }
     }
     return state;
   } catch (err) {

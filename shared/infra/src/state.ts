@@ -15,6 +15,7 @@ export const COMPONENT_KINDS = [
   'alertmanager',
   'exporter',
   'service',
+  'autoscaler',
 ] as const;
 export type ComponentKind = (typeof COMPONENT_KINDS)[number];
 
@@ -54,6 +55,8 @@ export interface Endpoints {
   alertmanager: HostPort;
   /** Taskfleet's own service replicas, when the stack runs them (`make up`). */
   services?: (HostPort & { service: string; index: number })[];
+  /** The autoscaler, when the stack runs one (`make up`: live on tasks and gateway). */
+  autoscaler?: HostPort & { mode: 'live' | 'dry-run' };
 }
 
 export interface StackState {

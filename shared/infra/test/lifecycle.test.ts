@@ -1,5 +1,7 @@
 // `make up` / `make status` / `make down` exactly as a user runs them (native runtime), in a scratch
-// directory on free ports; and the watchdog that reaps a stack whose owner died.
+// directory on free ports — the autoscaler `make up` runs included, live: it holds tasks and gateway
+// within its bounds through the stack runner's scaling — and the watchdog that reaps a stack whose
+// owner died.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +12,9 @@ import {
   guardStack,
   httpsJson,
   isAlive,
+  listReplicas,
+  NATIVE_AUTOSCALER_MAX,
+  nginxFiles,
   processesOfStacks,
   REPO_ROOT,
   readState,
@@ -17,6 +22,7 @@ import {
   stopStack,
   TEST_BASE_PORTS,
   TEST_STACK_PREFIX,
+  upstreamsFile,
   waitFor,
 } from '../src/index.ts';
 
@@ -42,6 +48,10 @@ function scratchDir(): string {
 // machine 3–5× slower and busy. Bounds with a wide margin over that, so only a hung run fails.
 const MAKE_TIMEOUT_MS = 300_000;
 const TEST_TIMEOUT_MS = 600_000;
+// The first test also waits for the autoscaler to act: a pass every 15 s, then a replica's start
+// (≈6–9 s here) or withdrawal; bounded for a machine 3–5× slower and busy.
+const AUTOSCALER_ACTS_MS = 240_000;
+const FIRST_TEST_TIMEOUT_MS = TEST_TIMEOUT_MS + AUTOSCALER_ACTS_MS;
 
 async function make(target: string, dir: string, base: number, args = ''): Promise<string> {
   const { stdout } = await exec('make', ['--no-print-directory', target, 'RUNTIME=native', `ARGS=${args}`], {
@@ -57,8 +67,8 @@ interface Status {
 }
 
 describe('make up / status / down (native stack)', () => {
-  it('brings the infrastructure up, is harmless twice, and down leaves no process behind', {
-    timeout: TEST_TIMEOUT_MS,
+  it('brings the infrastructure up with its autoscaler, is harmless twice, and down leaves no process behind', {
+    timeout: FIRST_TEST_TIMEOUT_MS,
   }, async () => {
     const dir = scratchDir();
     const base = TEST_BASE_PORTS.lifecycle;
@@ -67,6 +77,7 @@ describe('make up / status / down (native stack)', () => {
     const status = JSON.parse(await make('status', dir, base, '--json')) as Status;
     expect(status.components.map((c) => c.name).sort()).toEqual([
       'alertmanager',
+      'autoscaler',
       'blackbox-exporter',
       'epmd',
       'gateway-1',
@@ -101,6 +112,12 @@ describe('make up / status / down (native stack)', () => {
     expect(status.components.find((c) => c.name === 'blackbox-exporter')?.address).toBe(
       `127.0.0.1:${base + 77}`,
     );
+    // The autoscaler on base+80, and `make up` waited until it was ready (a pass completed).
+    expect(status.components.find((c) => c.name === 'autoscaler')).toMatchObject({
+      kind: 'autoscaler',
+      address: `127.0.0.1:${base + 80}`,
+    });
+    expect((await fetch(`http://127.0.0.1:${base + 80}/health/ready`)).status).toBe(200);
     // The probe account's password: in the stack dir, readable by its owner only.
     expect(statSync(join(dir, 'blackbox', 'probe-secret')).mode & 0o777).toBe(0o600);
     const edgeHealth = await fetch(`http://127.0.0.1:${base + 50}/nginx-health`);
@@ -151,7 +168,7 @@ describe('make up / status / down (native stack)', () => {
       },
       { timeoutMs: 20_000, intervalMs: 200 },
     );
-    // Prometheus scrapes both task replicas and the worker.
+    // Prometheus scrapes both task replicas, the worker and the autoscaler.
     const up = async (job: string) => {
       const q = await fetch(
         `http://127.0.0.1:${base + 60}/api/v1/query?query=${encodeURIComponent(`sum(up{job="${job}"})`)}`,
@@ -160,26 +177,79 @@ describe('make up / status / down (native stack)', () => {
       return body.data.result[0]?.value[1];
     };
     await waitFor(
-      'prometheus to scrape every service replica',
+      'prometheus to scrape every service replica and the autoscaler',
       async () =>
         (await up('tasks')) === '2' &&
         (await up('users')) === '2' &&
         (await up('gateway')) === '2' &&
-        (await up('worker')) === '1',
+        (await up('worker')) === '1' &&
+        (await up('autoscaler')) === '1',
       { timeoutMs: 20_000, intervalMs: 500 },
     );
+    // It manages tasks and gateway, live, within [2, 4].
+    const scalerMetrics = async () => (await fetch(`http://127.0.0.1:${base + 80}/metrics`)).text();
+    const first = await scalerMetrics();
+    for (const service of ['tasks', 'gateway']) {
+      expect(first).toContain(`autoscaler_replicas{service="${service}",kind="min"} 2`);
+      expect(first).toContain(
+        `autoscaler_replicas{service="${service}",kind="max"} ${NATIVE_AUTOSCALER_MAX}`,
+      );
+      expect(first).toMatch(
+        new RegExp(`^autoscaler_decisions_total\\{service="${service}",.*dry_run="false"\\} [1-9]`, 'm'),
+      );
+    }
+    expect(first).toMatch(/^autoscaler_managed_services 2$/m);
 
     // Up again: same processes, nothing new started.
     await make('up', dir, base);
     const again = JSON.parse(await make('status', dir, base, '--json')) as Status;
     expect(again.components.map((c) => c.pid).sort()).toEqual(status.components.map((c) => c.pid).sort());
 
+    // Outside its bounds by hand: the autoscaler brings both back at once (below-minimum and
+    // above-maximum come before any load, cooldown or adoption), through the stack runner's scaling —
+    // the gateways' upstreams file and nginx's list follow, and Prometheus's targets.
+    await make('scale', dir, base, 'tasks=1 gateway=5');
+    const counts = () => ({
+      tasks: listReplicas(dir, 'tasks').length,
+      gateway: listReplicas(dir, 'gateway').length,
+    });
+    await waitFor(
+      'the autoscaler to bring tasks up to 2 and the gateways down to 4',
+      async () => {
+        const { tasks, gateway } = counts();
+        return tasks === 2 && gateway === NATIVE_AUTOSCALER_MAX && (await up('tasks')) === '2';
+      },
+      { timeoutMs: AUTOSCALER_ACTS_MS, intervalMs: 1_000 },
+    );
+    expect(listReplicas(dir, 'tasks').every((r) => r.alive)).toBe(true);
+    expect(readFileSync(upstreamsFile(dir, 'tasks'), 'utf8').match(/^http:/gm)).toHaveLength(2);
+    const servers = readFileSync(nginxFiles(join(dir, 'nginx')).serversFile, 'utf8');
+    expect(servers.match(/^\s*server /gm)).toHaveLength(NATIVE_AUTOSCALER_MAX);
+    const acted = await scalerMetrics();
+    expect(acted).toMatch(
+      /^autoscaler_decisions_total\{service="tasks",action="up",reason="below-minimum",dry_run="false"\} 1$/m,
+    );
+    expect(acted).toMatch(
+      /^autoscaler_decisions_total\{service="gateway",action="down",reason="above-maximum",dry_run="false"\} 1$/m,
+    );
+    expect(acted).not.toMatch(/^autoscaler_scale_errors_total\{/m);
+    await waitFor('prometheus to follow the gateways', async () => (await up('gateway')) === '4', {
+      timeoutMs: 20_000,
+      intervalMs: 500,
+    });
+    // The edge still answers through the gateways it now has.
+    expect((await fetch(`http://127.0.0.1:${base + 50}/v1/tasks`)).status).toBe(401);
+    // And it holds them there: every count stays within [2, 4].
+    expect(counts()).toEqual({ tasks: 2, gateway: NATIVE_AUTOSCALER_MAX });
+
+    const running = JSON.parse(await make('status', dir, base, '--json')) as Status;
+    expect(running.components.every((c) => c.alive)).toBe(true);
     const before = processesOfStacks(dir);
-    expect(before.length).toBeGreaterThan(status.components.length); // children too: backends, workers, beam
+    expect(before.length).toBeGreaterThan(running.components.length); // children too: backends, workers, beam
 
     await make('down', dir, base);
     expect(readState(dir)).toBeUndefined();
-    for (const c of status.components) expect(isAlive(c.pid), c.name).toBe(false);
+    for (const c of [...status.components, ...running.components]) expect(isAlive(c.pid), c.name).toBe(false);
     await waitFor('every child process to exit', () => processesOfStacks(dir).length === 0, {
       timeoutMs: 10_000,
     });

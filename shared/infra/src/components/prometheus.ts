@@ -27,6 +27,8 @@ export interface PrometheusSpec {
   services: ServiceTarget[];
   /** The exporters' jobs (postgres, pgbouncer, redis, nginx, node, blackbox) and the synthetic probes. */
   exporters?: ExporterTargets;
+  /** Job `autoscaler`, when the stack runs one. */
+  autoscaler?: HostPort;
 }
 
 const addr = (t: HostPort) => `${t.host}:${t.port}`;
@@ -40,6 +42,8 @@ export function writeTargets(configDir: string, spec: PrometheusSpec): void {
   write('prometheus.json', [{ targets: [addr(spec.prometheus)] }]);
   write('alertmanager.json', [{ targets: [addr(spec.alertmanager)] }]);
   write('rabbitmq.json', [{ targets: [addr(spec.rabbitmqMetrics)] }]);
+  // Always written: empty without an autoscaler, so none is left over from an earlier start in this dir.
+  write('autoscaler.json', spec.autoscaler ? [{ targets: [addr(spec.autoscaler)] }] : []);
   writeServiceTargets(configDir, spec.services);
   if (spec.exporters) writeExporterTargets(targets, spec.exporters);
 }

@@ -142,7 +142,10 @@ export async function mintDevToken(dir: string, userId: string, ttlSeconds = 360
 
 const NODE_ARGS = ['--conditions=@taskfleet/source'];
 // A service process loads the tracing SDK before its own modules (shared/service/src/tracing-register.ts).
-const SERVICE_NODE_ARGS = [...NODE_ARGS, `--import=${repoPath('shared/service/src/tracing-register.ts')}`];
+export const SERVICE_NODE_ARGS = [
+  ...NODE_ARGS,
+  `--import=${repoPath('shared/service/src/tracing-register.ts')}`,
+];
 
 /**
  * The tracing settings of one replica: the OTEL_* variables of the environment pass through unchanged

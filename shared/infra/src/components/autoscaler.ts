@@ -58,8 +58,6 @@ export function autoscalerEnv(
     AUTOSCALER_DRY_RUN: spec.mode === 'dry-run' ? 'true' : 'false',
     TASKFLEET_STACK_DIR: ctx.dir,
     PROMETHEUS_URL: `http://${spec.prometheus.host}:${spec.prometheus.port}`,
-    // It serves no traffic: nothing to drain.
-    SHUTDOWN_DRAIN_MS: '0',
     HOST: spec.host,
     PORT: String(spec.port),
   };
@@ -77,10 +75,13 @@ export async function startAutoscaler(
   opts: { readyTimeoutMs?: number } = {},
 ): Promise<void> {
   const log = logFile(ctx, 'autoscaler');
+  // The replicas it starts get this environment under the stack's own (services/env.json), as those of
+  // a `make scale` get the caller's; no service reads what is added here.
+  const env = autoscalerEnv(ctx, spec);
   const proc = launch(
     process.execPath,
     [...SERVICE_NODE_ARGS, repoPath('services/autoscaler/src/server.ts')],
-    { stack: ctx.dir, logFile: log, env: autoscalerEnv(ctx, spec) },
+    { stack: ctx.dir, logFile: log, env },
   );
   // Recorded in the same tick as the launch: the process can't have scaled (written state.json) yet.
   ctx.record({
@@ -89,7 +90,8 @@ export async function startAutoscaler(
     ...proc,
     address: `${spec.host}:${spec.port}`,
     logFile: log,
-    stop: STOP,
+    // A drain window (SHUTDOWN_DRAIN_MS, 0 unless set) comes before the close: the grace covers both.
+    stop: { ...STOP, graceMs: STOP.graceMs + (Number(env.SHUTDOWN_DRAIN_MS) || 0) },
     // Before anything else: it must not scale a stack that is stopping.
     stopTier: -1,
   });

@@ -1,7 +1,7 @@
 export type { Account } from './accounts.ts';
 export { newAccount } from './accounts.ts';
 export type { AutoscalerMode } from './components/autoscaler.ts';
-export { NATIVE_AUTOSCALER_MAX, nativeAutoscalerPolicy } from './components/autoscaler.ts';
+export { autoscalerEnv, NATIVE_AUTOSCALER_MAX, nativeAutoscalerPolicy } from './components/autoscaler.ts';
 export type { EdgeLimits, NginxSpec } from './components/nginx.ts';
 export {
   checkNginxConfig,

@@ -1,6 +1,12 @@
 // The configuration: defaults, and every bad variable reported at once (a ConfigError: exit 2).
 
-import { MAX_REPLICAS, SCALABLE_SERVICES } from '@taskfleet/infra';
+import {
+  autoscalerEnv,
+  MAX_REPLICAS,
+  NATIVE_AUTOSCALER_MAX,
+  nativeAutoscalerPolicy,
+  SCALABLE_SERVICES,
+} from '@taskfleet/infra';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import {
@@ -135,5 +141,58 @@ describe('the native policy setting', () => {
     busy = false;
     expect(await driver.scale(tasks!, 4)).toEqual({ ok: true });
     expect(calls).toEqual([['tasks', 4]]);
+  });
+
+  it('takes the settings `make up` gives it: its policy (2 or 1 to 4, tasks and gateway), live or dry run', async () => {
+    const spec = { host: '127.0.0.1', port: 21080, prometheus: { host: '127.0.0.1', port: 21060 } };
+    const stack = {
+      replicas: async () => ({ tasks: 2, users: 2, worker: 1, gateway: 2 }),
+      busy: async () => false,
+      scale: async () => undefined,
+    };
+    for (const min of [1, 2]) {
+      // The caller's own AUTOSCALER_DRY_RUN or PROMETHEUS_URL don't override the stack's.
+      const env = autoscalerEnv(
+        { dir: '/srv/stack' },
+        { ...spec, mode: 'live', min },
+        {
+          AUTOSCALER_DRY_RUN: 'true',
+          PROMETHEUS_URL: 'http://elsewhere:9090',
+          AUTOSCALER_INTERVAL: '30s',
+        },
+      );
+      const c = loadConfig(env);
+      expect(c).toMatchObject({
+        AUTOSCALER_DRIVER: 'native',
+        dryRun: false,
+        TASKFLEET_STACK_DIR: '/srv/stack',
+        PROMETHEUS_URL: 'http://127.0.0.1:21060',
+        PORT: 21080,
+        intervalMs: 30_000, // other settings of the caller's pass through
+      });
+      const driver = new NativeDriver({
+        stackDir: c.TASKFLEET_STACK_DIR,
+        policies: c.AUTOSCALER_NATIVE_POLICY,
+        stack,
+      });
+      const { services, problems } = await driver.list();
+      expect(problems).toEqual([]);
+      expect(services.map((s) => [s.name, s.policy.min, s.policy.max])).toEqual([
+        ['tasks', min, NATIVE_AUTOSCALER_MAX],
+        ['gateway', min, NATIVE_AUTOSCALER_MAX],
+      ]);
+    }
+    expect(NATIVE_AUTOSCALER_MAX).toBeLessThanOrEqual(NATIVE_MAX_REPLICAS);
+    expect(loadConfig(autoscalerEnv({ dir: '/s' }, { ...spec, mode: 'dry-run', min: 2 }, {})).dryRun).toBe(
+      true,
+    );
+    // A policy of the caller's own wins over the stack's.
+    const own = autoscalerEnv(
+      { dir: '/s' },
+      { ...spec, mode: 'live', min: 2 },
+      { AUTOSCALER_NATIVE_POLICY: 'tasks: max=6' },
+    );
+    expect(own.AUTOSCALER_NATIVE_POLICY).toBe('tasks: max=6');
+    expect(nativeAutoscalerPolicy(2)).toBe('tasks: min=2 max=4; gateway: min=2 max=4');
   });
 });

@@ -226,7 +226,10 @@ export function stackStatus(dir: string): { state: StackState | undefined; compo
   return { state, components };
 }
 
-/** Stop every recorded process, tier by tier (front door first, Postgres primary last). Idempotent. */
+/**
+ * Stop every recorded process, tier by tier (the autoscaler first, then the front door, the Postgres
+ * primary last). Idempotent.
+ */
 export async function stopStack(dir: string, onProgress: (m: string) => void = () => {}): Promise<void> {
   let state = readState(dir);
   while (state && state.components.length > 0) {
@@ -255,6 +258,8 @@ export async function stopStack(dir: string, onProgress: (m: string) => void = (
  * A failed start stops whatever it had started before rethrowing.
  */
 export async function startStack(opts: StackOptions): Promise<StackState> {
+  if (opts.autoscaler && !opts.services)
+    throw new Error('the autoscaler needs the services (services: true)');
   const progress = opts.onProgress ?? (() => {});
   const existing = stackStatus(opts.dir);
   if (existing.state && existing.components.length > 0 && existing.components.every((c) => c.alive)) {
@@ -280,8 +285,6 @@ export async function startStack(opts: StackOptions): Promise<StackState> {
   const databases = opts.databases ?? ['taskfleet'];
   const replicaCount = opts.replicas ?? 2;
   const vhosts = opts.vhosts ?? ['taskfleet'];
-  if (opts.autoscaler && !opts.services)
-    throw new Error('the autoscaler needs the services (services: true)');
   const planned = await planPorts(opts.ports, opts.services ? initialReplicas(replicaCount) : []);
   const ports = planned.infra;
   const replicas = planned.replicas;

@@ -24,8 +24,8 @@ export interface AutoscalerSpec extends HostPort {
 }
 
 /**
- * The native stack's bound: four of each, half the eight its port layout has room for — on a small
- * host more replicas of one service only take CPU from the others (docs/performance.md).
+ * The native stack's bound: four of each, well inside the eight its port layout has room for — on a
+ * two-core host more replicas of one service mostly take CPU from the others (docs/performance.md).
  */
 export const NATIVE_AUTOSCALER_MAX = 4;
 

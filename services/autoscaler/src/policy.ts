@@ -61,6 +61,12 @@ export interface Observation {
   /** The service's load (the highest signal ÷ its target); undefined when there is no data. */
   load: number | undefined;
   /**
+   * The load that says whether fewer replicas would do: the signals that fall as replicas are added
+   * (CPU, request rate). A process's resident memory doesn't shrink when it gets less work, so memory
+   * may ask for more replicas but can't keep a quiet service from scaling down. Absent: `load`.
+   */
+  downLoad?: number | undefined;
+  /**
    * The longest gap between two observations that still counts as "continuously" (a few loop
    * intervals). A stalled autoscaler must not act on a window it did not watch.
    */
@@ -147,7 +153,7 @@ export function decide(policy: Policy, state: ScalerState, obs: Observation): Ou
   const watched: ScalerState = gap ? { ...known, aboveSince: undefined, belowSince: undefined } : known;
 
   const above = obs.load > policy.upThreshold;
-  const below = obs.load < policy.downThreshold;
+  const below = !above && (obs.downLoad ?? obs.load) < policy.downThreshold;
   const next: ScalerState = {
     ...watched,
     aboveSince: above ? (watched.aboveSince ?? now) : undefined,

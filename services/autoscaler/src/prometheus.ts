@@ -26,6 +26,8 @@ export type Signal = (typeof SIGNALS)[number];
 /** Each signal as a fraction of its target (1.0 = at target), and the load: the highest of them. */
 export interface Load {
   load: number | undefined;
+  /** The highest of the signals that fall as replicas are added (policy.ts, Observation.downLoad). */
+  downLoad: number | undefined;
   signals: Partial<Record<Signal, number>>;
 }
 
@@ -40,7 +42,7 @@ interface Limits {
  * be a fraction of, and the signal is left out). No replica up: no data.
  */
 export function loadOf(policy: Policy, limits: Limits, sample: JobSample | undefined): Load {
-  if (!sample || sample.up <= 0) return { load: undefined, signals: {} };
+  if (!sample || sample.up <= 0) return { load: undefined, downLoad: undefined, signals: {} };
   const signals: Partial<Record<Signal, number>> = {};
   if (sample.cpu !== undefined)
     signals.cpu = sample.cpu / sample.up / (limits.cpuLimit ?? 1) / policy.targetCpu;
@@ -48,7 +50,14 @@ export function loadOf(policy: Policy, limits: Limits, sample: JobSample | undef
     signals.memory = sample.memory / limits.memoryLimit / policy.targetMemory;
   if (sample.rps !== undefined) signals.rps = sample.rps / sample.up / policy.targetRps;
   const values = Object.values(signals).filter(Number.isFinite);
-  return { load: values.length ? Math.max(...values) : undefined, signals };
+  const perWork = [signals.cpu, signals.rps].filter(
+    (v): v is number => v !== undefined && Number.isFinite(v),
+  );
+  return {
+    load: values.length ? Math.max(...values) : undefined,
+    downLoad: perWork.length ? Math.max(...perWork) : undefined,
+    signals,
+  };
 }
 
 /**

@@ -85,6 +85,7 @@ export class Scaler {
       replicas: service.replicas,
       updating: service.updating,
       load: samples === undefined ? undefined : load.load,
+      downLoad: samples === undefined ? undefined : load.downLoad,
       maxGapMs: 3 * this.o.intervalMs,
     });
     const { decision } = outcome;

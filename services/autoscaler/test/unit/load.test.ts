@@ -18,6 +18,16 @@ describe('loadOf', () => {
     expect(load).toBeCloseTo(1.0);
   });
 
+  it('leaves memory out of the load that decides a scale down', () => {
+    const { load, downLoad } = loadOf(
+      DEFAULT_POLICY,
+      { cpuLimit: 1, memoryLimit: 256 * 2 ** 20 },
+      { up: 3, cpu: 0.03, memory: 130 * 2 ** 20, rps: 3 },
+    );
+    expect(load).toBeCloseTo(130 / 256 / 0.8);
+    expect(downLoad).toBeCloseTo(Math.max(0.01 / 0.7, 1 / 1000));
+  });
+
   it('takes one core without a CPU limit and leaves memory out without a memory limit', () => {
     const { load, signals } = loadOf(DEFAULT_POLICY, {}, { up: 2, cpu: 0.7, memory: 1e9 });
     expect(signals).toEqual({ cpu: 0.5 });

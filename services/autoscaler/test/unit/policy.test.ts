@@ -355,4 +355,17 @@ describe('decide: cases', () => {
     expect(decide(p, {}, at(0, 0.5, 5)).decision.reason).toBe('in-band');
     expect(decide(p, {}, at(0, 2, 49)).decision).toMatchObject({ action: 'up', to: 50 });
   });
+  it('scales a quiet service down whatever its memory (which doesn’t fall with fewer replicas)', () => {
+    const p = { ...DEFAULT_POLICY, downPeriodMs: 0 };
+    // Memory at 65 % of its target keeps `load` in band; CPU and requests say fewer would do.
+    expect(decide(p, {}, { ...at(0, 0.65, 6), downLoad: 0.05 }).decision).toMatchObject({
+      action: 'down',
+      to: 5,
+      reason: 'below-threshold',
+    });
+    // Memory above the scale-up threshold asks for more, even with no work at all.
+    expect(decide({ ...p, upPeriodMs: 0 }, {}, { ...at(0, 0.9, 6), downLoad: 0.05 }).decision).toMatchObject({
+      action: 'up',
+    });
+  });
 });

@@ -77,7 +77,9 @@ describe('deploy/swarm/stack.yml', () => {
   afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
 
   it('is refused without the deploy tool’s variables (no registry, secrets or content versions)', async () => {
-    await expect(config({})).rejects.toThrow(/TASKFLEET_REGISTRY|TASKFLEET_SECRETS/);
+    await expect(config({})).rejects.toThrow(
+      /TASKFLEET_(REGISTRY|SECRETS_DIR|SECRETS_VERSION|CONFIGS_VERSION)/,
+    );
   });
 
   it('runs every image from the registry, and only images the lab pushes', () => {

@@ -118,7 +118,9 @@ describe('the native driver on a real native stack', () => {
       expect(up).toMatchObject({ from: 1, to: 2, reason: 'above-threshold', applied: true });
       expect(listReplicas(dir, 'gateway')).toHaveLength(2);
       const metrics = (await app.inject('/metrics')).body;
-      expect(metrics).toMatch(/^autoscaler_load\{service="gateway",signal="rps"\} ([2-9]|\d\d)/m);
+      // Above the up threshold (0.8 of the target) — how far above depends on how busy the machine is.
+      const rps = /^autoscaler_load\{service="gateway",signal="rps"\} (\S+)/m.exec(metrics)?.[1];
+      expect(Number(rps)).toBeGreaterThan(0.8);
     } finally {
       clearInterval(load);
       await app.close();

@@ -279,8 +279,15 @@ export class SteadyLoad {
     this.operations.push({ op: 'create', ok: false });
   }
 
-  /** Stop sending; wait for every create to be acknowledged or given up. */
-  async stop(): Promise<LoadReport> {
+  #stopped: Promise<LoadReport> | undefined;
+
+  /** Stop sending; wait for every create to be acknowledged or given up. Once; later calls get the same. */
+  stop(): Promise<LoadReport> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<LoadReport> {
     clearInterval(this.#timer);
     const durationS = (performance.now() - this.#started) / 1000;
     this.#rps = 0;

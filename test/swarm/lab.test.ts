@@ -357,7 +357,7 @@ describe.skipIf(!l)('the stack on a three-node Swarm', () => {
         `${STACK}_autoscaler`,
       ]);
       await waitUpdate(lab, 'autoscaler', ['completed']);
-      await onManager(lab, ['service', 'scale', '--detach', `${STACK}_tasks=3`]);
+      await onManager(lab, ['service', 'scale', '--detach', `${STACK}_tasks=3`, `${STACK}_gateway=3`]);
       await waitConverged({ host: lab.dockerHost }, STACK, 5 * 60_000);
     }
   });

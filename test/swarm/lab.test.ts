@@ -34,12 +34,17 @@ const l = lab();
 /**
  * Requests a second through the edge during rollouts, at most (issue 14 suggests 200 req/s of mixed reads
  * and writes). The lab's 25 containers on this machine's 2 cores idle at about one core; 50/s kept p95
- * near 350 ms with nothing failing, 100/s saturated it (p95 6 s, gateways shedding). So the test first
- * finds a rate the machine sustains — halving from this one until 15 s pass with no failure and p95
- * under a second — and rolls at that rate: a rollout must lose nothing at a load the stack carries,
- * on whatever machine runs it. The rate used is printed.
+ * near 350 ms with nothing failing on one run and near 4 s on another, 100/s saturated it (p95 6 s,
+ * gateways shedding). So the test first finds a rate the machine carries with headroom — halving from
+ * this one until 15 s pass with no failure and p95 under 300 ms — and rolls at that rate: a rollout must
+ * lose nothing at a load the stack carries, on whatever machine runs it. The headroom is for the
+ * rollout's own work: a second copy of a service starting on the same two cores. (With p95 under a
+ * second as the bar, a marginal rate passed its 15 s window and a CI run then failed requests in the
+ * autoscaler ramp.) The rate used is printed.
  */
 const MAX_RPS = Number(process.env.SWARM_LOAD_RPS ?? 50);
+/** The p95 under which a calibration window counts as carried with headroom. */
+const CARRIED_P95_MS = 300;
 const USERS = 20;
 let RPS = MAX_RPS;
 
@@ -114,7 +119,7 @@ describe.skipIf(!l)('the stack on a three-node Swarm', () => {
       await new Promise((r) => setTimeout(r, 15_000));
       const report = await load.stop();
       say(`steady load at ${RPS}/s: ${summary(report)}`);
-      if ((report.failed.length === 0 && report.p95Ms < 1_000) || RPS <= 10) {
+      if ((report.failed.length === 0 && report.p95Ms < CARRIED_P95_MS) || RPS <= 10) {
         expectNothingFailed(report);
         break;
       }

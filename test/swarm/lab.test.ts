@@ -39,7 +39,7 @@ const l = lab();
  * this one until 15 s pass with no failure and p95 under 300 ms — and rolls at that rate: a rollout must
  * lose nothing at a load the stack carries, on whatever machine runs it. The headroom is for the
  * rollout's own work: a second copy of a service starting on the same two cores. (With p95 under a
- * second as the bar, a marginal rate passed its 15 s window and a CI run then failed requests in the
+ * second as the bar, a marginal rate could pass its 15 s window; a CI run on that bar failed requests in the
  * autoscaler ramp.) The rate used is printed.
  */
 const MAX_RPS = Number(process.env.SWARM_LOAD_RPS ?? 50);

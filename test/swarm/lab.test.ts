@@ -256,7 +256,9 @@ describe.skipIf(!l)('the stack on a three-node Swarm', () => {
     const policy = {
       'taskfleet.autoscale.min': '3',
       'taskfleet.autoscale.max': '6',
-      'taskfleet.autoscale.target-rps': String(Math.max(2, Math.round(RPS / 5))),
+      // A fifth of the load per replica, unrounded: at any calibrated rate (6/s included) three
+      // replicas start at 1.7× the target, well above the 0.8 threshold, and the low phase far below it.
+      'taskfleet.autoscale.target-rps': (RPS / 5).toFixed(1),
       'taskfleet.autoscale.up-period': '15s',
       'taskfleet.autoscale.up-cooldown': '30s',
       'taskfleet.autoscale.down-period': '20s',
